@@ -1,0 +1,61 @@
+# Two commands do everything on a fresh machine (Python 3.11, Java 17, Maven):
+#   make run    venv + packages + jars + demo world + every job end to end on local Spark
+#   make test   the same set-up, then the test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONF ?= conf/local.yaml
+JARS_DIR := .cache/jars
+RAW ?= data/raw
+WAREHOUSE ?= warehouse
+# Demo world size and run window (defaults: 300 officers, 21 days across the 29 March 2026 DST change)
+SEED ?= 42
+OFFICERS ?= 300
+START ?= 2026-03-16
+DAYS ?= 21
+END ?= $(shell date -u -d "$(START) + $(DAYS) days - 1 day" +%F)
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv jars demo ingest run test test-all clean
+help:
+	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
+	@echo "make test  - set up and run the test suite"
+	@echo "make jars  - fetch and verify the pinned JVM jars into $(JARS_DIR)"
+	@echo "make demo  - (re)generate the demo world into $(RAW)"
+	@echo "make clean - remove generated data, tables and caches (keeps the venv and jars)"
+
+$(VENV)/.installed: setup.py constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11" >&2; exit 1; }
+	@command -v java >/dev/null || { echo "java not found: install a Java 17 JDK" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==24.3.1"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(JARS_DIR)/.verified: conf/jars.lock $(VENV)/.installed
+	$(PY) -m impact.jars fetch --lock conf/jars.lock --dest $(JARS_DIR) >/dev/null
+	touch $@
+
+jars: $(JARS_DIR)/.verified
+
+setup: venv jars
+
+$(RAW)/_truth/truth.json: $(VENV)/.installed
+	$(PY) -m impact.demo.generate --out $(RAW) --seed $(SEED) --officers $(OFFICERS) --start $(START) --days $(DAYS)
+
+demo: $(RAW)/_truth/truth.json
+
+ingest: setup demo
+	$(PY) jobs/ingest.py --conf $(CONF) --raw-root $(RAW) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END) --source all
+
+run: ingest
+	@echo "Tables written under $(abspath $(WAREHOUSE)) (see README: Tables)."
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(RAW) $(WAREHOUSE) spark-warehouse metastore_db derby.log .pytest_cache .hypothesis

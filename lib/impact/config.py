@@ -1,0 +1,100 @@
+"""Layered configuration: an environment file in conf/ (local.yaml, cluster.yaml), then CLI overrides.
+
+The environment file is found from `--conf`, else the IMPACT_CONF environment variable, else
+`conf/local.yaml` under the current directory (the embedded default for `make run`). Relative paths
+inside it are resolved against the folder above the file, so the same file works from any directory.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONF = Path("conf/local.yaml")
+
+
+class ConfigError(ValueError):
+    """The configuration is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a job needs to know about its environment; immutable once loaded."""
+
+    conf_path: Path
+    profile: str
+    database: str
+    raw_root: str
+    warehouse: str
+    sources_path: Path
+    jars_lock: Path | None
+    jars_dir: Path | None
+    jars: tuple[str, ...]
+    spark_master: str
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    ingest: dict[str, Any] = field(default_factory=dict)
+
+    def table_path(self, table: str) -> str:
+        """Storage location of a Delta table: <warehouse>/<table>."""
+        return f"{self.warehouse.rstrip('/')}/{table}"
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _resolve(base: Path, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if "://" in value or value.startswith("/"):
+        return value
+    return str((base / value).resolve())
+
+
+def load_settings(conf: str | Path | None = None) -> Settings:
+    """Load the environment file (see module docstring for how it is found)."""
+    path = Path(conf or os.environ.get("IMPACT_CONF") or DEFAULT_CONF)
+    if not path.is_file():
+        raise ConfigError(
+            f"configuration file {path} not found (cwd {Path.cwd()}). Pass --conf PATH or set IMPACT_CONF; "
+            "from the project root the default is conf/local.yaml."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    root = path.resolve().parent.parent
+    paths = raw.get("paths", {})
+    spark = raw.get("spark", {})
+    for required in ("raw_root", "warehouse"):
+        if required not in paths:
+            raise ConfigError(f"{path}: paths.{required} is required")
+    jar_list = paths.get("jars")
+    jars = tuple(j.strip() for j in jar_list.split(",") if j.strip()) if jar_list else ()
+    return Settings(
+        conf_path=path.resolve(),
+        profile=raw.get("profile", "local"),
+        database=raw.get("database", "impact"),
+        raw_root=_resolve(root, paths["raw_root"]),
+        warehouse=_resolve(root, paths["warehouse"]),
+        sources_path=path.resolve().parent / raw.get("sources", "sources.yaml"),
+        jars_lock=Path(_resolve(root, paths["jars_lock"])) if paths.get("jars_lock") else None,
+        jars_dir=Path(_resolve(root, paths["jars_dir"])) if paths.get("jars_dir") else None,
+        jars=jars,
+        spark_master=spark.get("master", "local[*]"),
+        spark_conf={str(k): str(v) for k, v in (spark.get("conf") or {}).items()},
+        ingest=raw.get("ingest") or {},
+    )
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML file with a clear error."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{path} not found")
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error

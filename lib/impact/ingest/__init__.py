@@ -1,0 +1,1 @@
+"""Ingest: raw extracts -> conformed Delta tables, with quarantine and a run log."""

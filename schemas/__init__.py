@@ -1,0 +1,1 @@
+"""Table schemas (one YAML per table), shipped as package data `impact_schemas`. Load with impact.schemas."""

@@ -1,0 +1,32 @@
+"""Impact Area presence analytics: installable package `impact` (lib/) and its table schemas (schemas/).
+
+Exact versions of everything (direct and transitive) live in constraints.txt; the ranges below are what
+the code needs. JVM jars are pinned separately in conf/jars.lock (see `make jars`).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="impact-presence",
+    version="0.1.0",
+    description="West Midlands Police Impact Area presence analytics (PySpark, Sedona, Delta)",
+    python_requires=">=3.11,<3.12",
+    package_dir={"": "lib", "impact_schemas": "schemas"},
+    packages=find_packages("lib") + ["impact_schemas"],
+    package_data={"impact_schemas": ["*.yaml"]},
+    install_requires=[
+        "pyspark>=3.5.3,<3.6",
+        "delta-spark==3.3.3",
+        "apache-sedona==1.8.1",
+        "great-expectations>=1.19,<2",
+        "pandas>=2.2,<3",
+        "numpy>=1.26,<2",
+        "pyarrow>=15,<18",
+        "shapely>=2.0",
+        "pyproj>=3.6",
+        "pyshp>=2.3",
+        "PyYAML>=6",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22"],
+    },
+)
