@@ -11,7 +11,7 @@ from impact.ingest.conform import REASONS, ConformParams, accepted, conform, qua
 from impact.ingest.contract import parse_contract
 from impact.ingest.read import CORRUPT, ROW_ID, SOURCE_FILE
 
-BOX = {"min_easting": 385000, "max_easting": 435000, "min_northing": 260000, "max_northing": 310000}
+BOX = {"min_easting": 384000, "max_easting": 441300, "min_northing": 270200, "max_northing": 309300}
 
 PINGS = parse_contract("pings_test", {
     "table": "pings",

@@ -147,7 +147,8 @@ def parse_contract(name: str, raw: dict[str, Any]) -> SourceContract:
     )
     schema_names = set(table_schema(contract.table).names)
     produced = {c.name for c in contract.columns} | set(contract.constants)
-    unknown = produced - schema_names
+    staging = {contract.geometry["column"]} if contract.geometry else set()   # converted, not stored as-is
+    unknown = produced - schema_names - staging
     if unknown:
         raise ConfigError(f"source {name}: columns {sorted(unknown)} are not in table {contract.table}'s schema")
     if contract.partition_by and not contract.partition_from:

@@ -145,13 +145,16 @@ def _run_log_rows(spark: SparkSession, results: list[StepResult], run_id: str, a
 
 
 def run_ingest(spark: SparkSession, settings: Settings, sources: str, window: tuple[date, date] | None,
-               run_id: str | None = None, args: list[str] | None = None) -> list[StepResult]:
+               run_id: str | None = None, args: list[str] | None = None,
+               contracts: Contracts | None = None) -> list[StepResult]:
     """Ingest the selected sources; every step gets a run-log row, failed or not."""
-    contracts = load_contracts(settings.sources_path)
+    contracts = contracts or load_contracts(settings.sources_path)
     run_id = run_id or f"ingest-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     validate = bool(settings.ingest.get("great_expectations", True))
     results = []
     for contract in resolve_sources(contracts, sources):
+        if contract.daily and window is None:
+            raise ValueError(f"source {contract.name} is a daily extract: give --start-date (and --end-date)")
         t0 = time.monotonic()
         try:
             result = ingest_source(spark, settings, contracts, contract, run_id, window, validate)
@@ -199,11 +202,16 @@ def main(argv: list[str] | None = None) -> int:
         if window[1] < window[0]:
             log.error("--end-date %s is before --start-date %s", window[1], window[0])
             return 2
+    contracts = load_contracts(settings.sources_path)     # fail fast on a bad contract, before Spark starts
+    selected = resolve_sources(contracts, args.source)
+    if window is None and any(c.daily for c in selected):
+        log.error("daily extracts (%s) need --start-date", ", ".join(c.name for c in selected if c.daily))
+        return 2
     from impact.session import build_session
 
     spark = build_session(settings, "impact-ingest")
     try:
-        results = run_ingest(spark, settings, args.source, window, args.run_id, argv)
+        results = run_ingest(spark, settings, args.source, window, args.run_id, argv, contracts)
     finally:
         spark.stop()
     failed = [r for r in results if r.status == "failed"]

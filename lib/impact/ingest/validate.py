@@ -39,6 +39,7 @@ class ValidationResult:
 def _gx():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TQDM_DISABLE", "1")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx  # heavy import, only when validating
 
     return gx
@@ -75,7 +76,10 @@ def expectations_for(contract: SourceContract, force_area_bng: dict[str, float])
 def validate_accepted(df: DataFrame, contract: SourceContract, force_area_bng: dict[str, float]) -> ValidationResult:
     """Run the expectations over `df` (a Spark DataFrame; GX computes aggregates, nothing is collected)."""
     gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     datasource = context.data_sources.add_spark(name=f"ingest_{contract.name}")
     asset = datasource.add_dataframe_asset(name=contract.name)
     batch = asset.add_batch_definition_whole_dataframe("run").get_batch(batch_parameters={"dataframe": df})

@@ -1,0 +1,130 @@
+"""Ingest of real files through the job's own pipeline: bad files give clear errors, bad rows are
+quarantined with reasons, public police.uk files drop personal columns, and tables are real Delta."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from impact.ingest.contract import load_contracts
+from impact.ingest.pipeline import ingest_source, run_ingest
+from impact.ingest.read import IngestInputError
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = "ISSI,Affiliation,FixTimeUTC,Latitude,Longitude,SpeedKmh,Heading,TerminalType"
+GOOD = "1001,A1234,2026-03-16 10:00:00,52.4862,-1.8904,12,90,HH"
+
+
+@pytest.fixture(scope="module")
+def contracts():
+    return load_contracts(ROOT / "conf" / "sources.yaml")
+
+
+@pytest.fixture()
+def raw_settings(settings, tmp_path):
+    return settings.with_overrides(raw_root=str(tmp_path / "raw"), warehouse=str(tmp_path / "wh"))
+
+
+def write_pings(settings, day: str, text: str) -> None:
+    folder = Path(settings.raw_root) / "airwave_pings"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"pings_{day}.csv").write_text(text)
+
+
+WINDOW = (date(2026, 3, 16), date(2026, 3, 16))
+
+
+def test_unknown_column_is_a_clear_error(spark, raw_settings, contracts):
+    write_pings(raw_settings, "20260316", HEADER + ",CallerName\n" + GOOD + ",Jane\n")
+    with pytest.raises(IngestInputError, match=r"CallerName.*neither carries nor drops"):
+        ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+
+
+def test_missing_column_is_a_clear_error(spark, raw_settings, contracts):
+    write_pings(raw_settings, "20260316", HEADER.replace("Affiliation", "Affil") + "\n" + GOOD + "\n")
+    with pytest.raises(IngestInputError, match=r"lacks column\(s\) \['Affiliation'\]"):
+        ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+
+
+def test_empty_file_is_a_clear_error(spark, raw_settings, contracts):
+    write_pings(raw_settings, "20260316", "")
+    with pytest.raises(IngestInputError, match="is empty"):
+        ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+
+
+def test_header_only_file_is_zero_rows_not_an_error(spark, raw_settings, contracts):
+    write_pings(raw_settings, "20260316", HEADER + "\n")
+    result = ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (0, 0, 0)
+
+
+def test_missing_day_is_reported_as_no_input(spark, raw_settings, contracts):
+    result = ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+    assert result.status == "no_input"
+
+
+@pytest.mark.integration
+def test_bad_rows_quarantined_accounted_validated_and_rerun_is_idempotent(spark, raw_settings, contracts):
+    lines = [
+        HEADER,
+        GOOD,
+        GOOD,                                                        # exact duplicate
+        "1001,A1234,2026-03-16 10:00:00,52.4870,-1.8904,12,90,HH",  # same key, other position
+        "1002,,2026-03-16 10:01:00,52.4862,-1.8904,12,90,HH",       # missing collar number
+        "1003,A1111,16/03/2026 10:02,52.4862,-1.8904,12,90,VM",        # wrong time format
+        "1004,A1111,2026-03-16 10:03:00,abc,-1.8904,12,90,VM",         # non-numeric latitude
+        "1005,A1111,2026-03-16 10:04:00,0,0,,,",                       # (0,0) fix
+        "1006,A1111,2026-03-16 10:05:00,51.5072,-0.1276,,,",            # London: outside the force area
+        "1007,A1111,2030-03-16 10:05:00,52.4862,-1.8904,,,",            # in the future
+        "1008,A1111,2026-03-16 10:06:00,52.4862,-1.8904,12,90,HH,extra,fields",  # malformed line
+        "1009,A2222,2026-03-16 10:07:00,52.4862,-1.8904,,,VM",
+    ]
+    write_pings(raw_settings, "20260316", "\n".join(lines) + "\n")
+    contract = contracts.get("airwave_pings")
+    first = ingest_source(spark, raw_settings, contracts, contract, "run-1", WINDOW, validate=True)
+    assert first.rows_read == 11
+    assert (first.rows_accepted, first.rows_quarantined) == (2, 9)
+    assert first.validation_success is True
+    assert first.reasons == {
+        "bad_type:fix_at_utc": 1, "bad_type:lat": 1, "duplicate_key": 1, "duplicate_row": 1,
+        "impossible_position:outside_force_area": 1, "impossible_position:zero_fix": 1,
+        "impossible_time:fix_at_utc": 1, "malformed_row": 1, "missing_required:collar_number": 1,
+    }
+    # a second run over the same day replaces its slice instead of appending to it
+    ingest_source(spark, raw_settings, contracts, contract, "run-2", WINDOW, validate=False)
+    pings = DeltaTable(raw_settings.table_path("pings")).to_pandas()
+    quarantine = DeltaTable(raw_settings.table_path("quarantine")).to_pandas()
+    assert sorted(pings["issi"]) == ["1001", "1009"]
+    assert set(pings["ingest_run_id"]) == {"run-2"}
+    assert len(quarantine) == 9 and set(quarantine["run_id"]) == {"run-2"}
+
+
+@pytest.mark.integration
+@pytest.mark.shared_data
+def test_police_uk_files_ingest_without_personal_columns(spark, settings, tmp_path, shared_data, contracts):
+    local = settings.with_overrides(raw_root=str(shared_data), warehouse=str(tmp_path / "wh"))
+    results = run_ingest(spark, local, "police_uk_street_old,police_uk_stop_search", None, run_id="pub",
+                         contracts=contracts)
+    assert [r.status for r in results] == ["ok", "ok"]
+    for r in results:
+        assert r.rows_read == r.rows_accepted + r.rows_quarantined
+    street, searches = results
+    assert street.rows_read == 25558 and searches.rows_read == 235
+    table = DeltaTable(local.table_path("stop_searches"))
+    columns = {f.name.lower() for f in table.schema().fields}
+    for personal in ("gender", "age range", "age_range", "self-defined ethnicity", "officer-defined ethnicity", "ethnicity"):
+        assert personal not in columns
+    frame = table.to_pandas()
+    assert len(frame) == searches.rows_accepted
+    assert frame["search_ref"].is_unique and frame["search_ref"].str.startswith("PUKSS-").all()
+    quarantine = DeltaTable(local.table_path("quarantine")).to_pandas()
+    assert not quarantine["raw_record"].fillna("").str.contains("Asian|White|Black|Male|Female").any()
+    crimes = DeltaTable(local.table_path("crimes")).to_pandas()
+    assert set(crimes["time_precision"]) == {"month"}
+    assert crimes["easting"].between(384000, 441300).all()
+    assert (crimes["recorded_date"].astype(str) == "2011-02-01").all()
+    run_log = DeltaTable(local.table_path("run_log")).to_pandas()
+    assert set(run_log["step"]) == {"police_uk_street_old", "police_uk_stop_search"}
+    assert run_log["validation_success"].all()
