@@ -16,8 +16,11 @@ START ?= 2026-03-16
 DAYS ?= 21
 END ?= $(shell date -u -d "$(START) + $(DAYS) days - 1 day" +%F)
 PYTEST_ARGS ?=
+# Public data.police.uk files beside the repo (skipped with a message when absent)
+SHARED_DATA ?= ../shared/data
+PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest run test test-all clean
+.PHONY: help setup venv jars demo ingest ingest-public run test clean
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
@@ -49,9 +52,14 @@ $(RAW)/_truth/truth.json: $(VENV)/.installed
 demo: $(RAW)/_truth/truth.json
 
 ingest: setup demo
-	$(PY) jobs/ingest.py --conf $(CONF) --raw-root $(RAW) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END) --source all
+	$(PY) jobs/ingest.py --conf $(CONF) --raw-root $(RAW) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END) --source force
 
-run: ingest
+ingest-public: setup
+	@if [ -d "$(SHARED_DATA)/police_uk" ]; then \
+	  $(PY) jobs/ingest.py --conf $(CONF) --raw-root $(SHARED_DATA) --warehouse $(WAREHOUSE) --source $(PUBLIC_SOURCES); \
+	else echo "skipping public police.uk ingest: $(SHARED_DATA)/police_uk not found"; fi
+
+run: ingest ingest-public
 	@echo "Tables written under $(abspath $(WAREHOUSE)) (see README: Tables)."
 
 test: setup
