@@ -1,0 +1,1 @@
+"""Presence: officer time per area, hour and unit, from visits."""
