@@ -79,3 +79,16 @@ def test_properties_split_is_additive_union_bounded(spark, spans):
     assert overall <= total + 1e-6
     assert overall <= (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds() + 1e-6
     assert abs(sum(r["covered_seconds"] for r in per_hour) - overall) < 1e-6       # union is additive over hours
+
+
+def test_calendar_dimensions_know_dst_day_lengths(spark):
+    from datetime import date
+
+    from impact.presence.calendar import date_dim, hour_dim
+
+    days = {r["local_date"].isoformat(): r["hours_in_day"]
+            for r in date_dim(spark, date(2026, 3, 28), date(2026, 3, 30)).collect()}
+    assert days == {"2026-03-28": 24, "2026-03-29": 23, "2026-03-30": 24}
+    autumn = date_dim(spark, date(2026, 10, 25), date(2026, 10, 25)).first()
+    assert autumn["hours_in_day"] == 25 and autumn["weekday"] == "Sunday" and autumn["is_weekend"]
+    assert hour_dim(spark, date(2026, 3, 29), date(2026, 3, 29)).count() == 24   # UTC hours: always 24
