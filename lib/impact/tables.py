@@ -42,13 +42,14 @@ def write_table(df: DataFrame, settings: Settings, table: str, replace_where: st
     """
     schema = table_schema(table)
     path = settings.table_path(table)
-    writer = table_schema(table).conform(df).write.format("delta").mode("overwrite")
+    writer = schema.conform(df).write.format("delta").mode("overwrite")
     if schema.partition_by:
         writer = writer.partitionBy(*schema.partition_by)
-    if replace_where and table_exists(df.sparkSession, path):
+    if replace_where is None:
+        writer = writer.option("overwriteSchema", "true")     # a full snapshot replaces the table whole
+    elif table_exists(df.sparkSession, path):
         writer = writer.option("replaceWhere", replace_where)
-    else:
-        writer = writer.option("overwriteSchema", "true") if not replace_where else writer
+    # else: the first write of a partially-owned table simply creates it
     writer.save(path)
     version = table_version(df.sparkSession, path)
     log.info("wrote %s (version %d)%s", table, version, f" where {replace_where}" if replace_where else "")
@@ -57,10 +58,11 @@ def write_table(df: DataFrame, settings: Settings, table: str, replace_where: st
 
 def append_table(df: DataFrame, settings: Settings, table: str) -> int:
     """Append rows (run log)."""
+    schema = table_schema(table)
     path = settings.table_path(table)
-    writer = table_schema(table).conform(df).write.format("delta").mode("append")
-    if table_schema(table).partition_by:
-        writer = writer.partitionBy(*table_schema(table).partition_by)
+    writer = schema.conform(df).write.format("delta").mode("append")
+    if schema.partition_by:
+        writer = writer.partitionBy(*schema.partition_by)
     writer.save(path)
     return table_version(df.sparkSession, path)
 
