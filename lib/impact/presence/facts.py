@@ -1,0 +1,94 @@
+"""Presence facts from visits: officer time, covered (patrol) time, officers present and dwell bands,
+per zone and UTC hour. Pure transforms.
+
+Input: visits with `visit_id, collar_number, zone_id, entry_est_at_utc, exit_est_at_utc,
+duration_best_s` plus any grouping columns (unit, role, mode). Each visit is cut at UTC hour boundaries
+(intervals.split_by_utc_hour), so presence is additive across hours and a daylight-saving day neither
+loses nor doubles time.
+
+- officer_minutes: sum of officers' time (two officers for 10 minutes = 20).
+- patrol_minutes: time with at least one officer present: the union of intervals, never more than 60.
+- officers_present: distinct officers in the hour; mean_officers = officer_minutes / 60;
+  max_officers = the most present at the same instant (sweep line over entry/exit events).
+- visits_<band>: visits *starting* in the hour by best-estimate dwell: Koper's bands (minutes)
+  under 2, 2-10, 10-16 (the deterrence sweet spot) and over 16.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from impact.presence.intervals import split_by_utc_hour, union_seconds, with_local_time
+
+DWELL_BANDS = (("under_2", 0, 120), ("2_10", 120, 600), ("10_16", 600, 960), ("over_16", 960, None))
+
+
+def _dwell_band_counts(visits: DataFrame, keys: list[str]) -> DataFrame:
+    started = visits.withColumn("hour_start_utc", F.date_trunc("hour", "entry_est_at_utc"))
+    aggs = []
+    for name, low, high in DWELL_BANDS:
+        cond = F.col("duration_best_s") >= low
+        if high is not None:
+            cond = cond & (F.col("duration_best_s") < high)
+        aggs.append(F.sum(F.when(cond, 1).otherwise(0)).alias(f"visits_{name}"))
+    return started.groupBy(*keys, "hour_start_utc").agg(F.count("*").alias("visits_started"), *aggs)
+
+
+def _max_concurrent(pieces: DataFrame, keys: list[str]) -> DataFrame:
+    """Most officers present at one instant, per key and hour (an exit at t is counted before an entry at t)."""
+    events = (pieces.select(*keys, "hour_start_utc", F.col("piece_start_utc").alias("t"), F.lit(1).alias("d"))
+              .unionByName(pieces.select(*keys, "hour_start_utc", F.col("piece_end_utc").alias("t"), F.lit(-1).alias("d"))))
+    order = Window.partitionBy(*keys, "hour_start_utc").orderBy("t", "d").rowsBetween(Window.unboundedPreceding, 0)
+    return (events.withColumn("present", F.sum("d").over(order))
+            .groupBy(*keys, "hour_start_utc").agg(F.max("present").alias("max_officers")))
+
+
+def presence_by_hour(visits: DataFrame, keys: list[str]) -> DataFrame:
+    """Presence per `keys` (e.g. ["zone_id"] or ["zone_id", "department", "role", "mode"]) and UTC hour,
+    with Europe/London labels. Hours with no presence have no row."""
+    pieces = split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc")
+    time = pieces.groupBy(*keys, "hour_start_utc").agg(
+        (F.sum("seconds") / 60).alias("officer_minutes"),
+        F.countDistinct("collar_number").alias("officers_present"),
+        F.countDistinct("visit_id").alias("visits_present"),
+    )
+    covered = union_seconds(pieces, [*keys, "hour_start_utc"], "piece_start_utc", "piece_end_utc").select(
+        *keys, "hour_start_utc", (F.col("covered_seconds") / 60).alias("patrol_minutes"))
+    bands = _dwell_band_counts(visits, keys)
+    band_cols = ["visits_started"] + [f"visits_{name}" for name, _, _ in DWELL_BANDS]
+    joined = (time.join(covered, on=[*keys, "hour_start_utc"], how="inner")
+              .join(_max_concurrent(pieces, keys), on=[*keys, "hour_start_utc"], how="inner")
+              .join(bands, on=[*keys, "hour_start_utc"], how="left")
+              .fillna(0, subset=band_cols)
+              .withColumn("mean_officers", F.col("officer_minutes") / 60))
+    return with_local_time(joined, "hour_start_utc").select(
+        *keys, "hour_start_utc", "local_date", "local_hour", "local_weekday", "utc_offset_hours",
+        "officer_minutes", "patrol_minutes", "officers_present", "mean_officers", "max_officers",
+        "visits_present", *band_cols)
+
+
+def intermittency_by_day(visits: DataFrame, keys: list[str]) -> DataFrame:
+    """Per `keys` and local date: hours with at least one officer present, covered minutes, and the
+    longest stretch of the local day (in minutes) with nobody present. Days with no presence have no row."""
+    local = visits.withColumn("local_date", F.to_date(F.from_utc_timestamp("entry_est_at_utc", "Europe/London")))
+    # clip each visit to its local day: day bounds in UTC are local midnights converted back
+    day_start = F.to_utc_timestamp(F.col("local_date").cast("timestamp"), "Europe/London")
+    day_end = F.to_utc_timestamp(F.date_add("local_date", 1).cast("timestamp"), "Europe/London")
+    clipped = (local.withColumns({"_ds": day_start, "_de": day_end})
+               .withColumns({"_s": F.greatest("entry_est_at_utc", "_ds"), "_e": F.least("exit_est_at_utc", "_de")})
+               .where(F.col("_e") > F.col("_s")))
+    group = [*keys, "local_date"]
+    order = Window.partitionBy(*group).orderBy("_s", "_e")
+    prev_end = F.max("_e").over(order.rowsBetween(Window.unboundedPreceding, -1))
+    gaps = clipped.withColumn("_gap", F.col("_s").cast("double") - F.coalesce(prev_end, F.col("_ds")).cast("double"))
+    per_day = gaps.groupBy(*group).agg(
+        F.max("_gap").alias("_inner_gap"),
+        (F.max("_de").cast("double") - F.max("_e").cast("double")).alias("_tail_gap"),
+    )
+    covered = union_seconds(clipped, group, "_s", "_e")
+    hours = (split_by_utc_hour(clipped, "_s", "_e").groupBy(*group)
+             .agg(F.countDistinct("hour_start_utc").alias("hours_with_presence")))
+    return (per_day.join(covered, on=group, how="inner").join(hours, on=group, how="inner")
+            .select(*group, "hours_with_presence",
+                    (F.col("covered_seconds") / 60).alias("covered_minutes"),
+                    (F.greatest("_inner_gap", "_tail_gap") / 60).alias("longest_gap_minutes")))

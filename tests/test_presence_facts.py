@@ -1,0 +1,86 @@
+"""Presence arithmetic on hand-built visits: union vs sum, hour splitting, concurrency, dwell bands, DST."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from impact.presence.facts import intermittency_by_day, presence_by_hour
+
+SCHEMA = "visit_id string, collar_number string, zone_id string, mode string, " \
+         "entry_est_at_utc timestamp, exit_est_at_utc timestamp, duration_best_s double"
+
+
+def visits(spark, rows):
+    out = []
+    for vid, collar, zone, mode, s, e in rows:
+        out.append((vid, collar, zone, mode, s, e, (e - s).total_seconds()))
+    return spark.createDataFrame(out, SCHEMA)
+
+
+def t(h, m=0, day=16, month=3):
+    return datetime(2026, month, day, h, m)
+
+
+@pytest.fixture(scope="module")
+def hour_rows(spark):
+    df = visits(spark, [
+        ("v1", "A", "Z1", "foot", t(9, 0), t(9, 30)),      # 30 min, 10-16? no: over 16
+        ("v2", "B", "Z1", "foot", t(9, 20), t(9, 32)),     # overlaps v1: 12 min (10-16 band)
+        ("v3", "A", "Z1", "foot", t(9, 50), t(10, 10)),    # crosses 10:00
+        ("v4", "C", "Z1", "vehicle", t(9, 40), t(9, 41)),  # 1 min (under 2)
+        ("v5", "A", "Z2", "foot", t(9, 0), t(9, 5)),       # another zone
+    ])
+    return {(r["zone_id"], r["hour_start_utc"].hour): r for r in presence_by_hour(df, ["zone_id"]).collect()}
+
+
+def test_officer_minutes_sum_but_patrol_minutes_union(hour_rows):
+    nine = hour_rows[("Z1", 9)]
+    assert nine["officer_minutes"] == pytest.approx(30 + 12 + 10 + 1)
+    assert nine["patrol_minutes"] == pytest.approx(32 + 1 + 10)    # 9:00-9:32, 9:40-9:41, 9:50-10:00
+    assert nine["officers_present"] == 3
+    assert nine["max_officers"] == 2
+    assert nine["mean_officers"] == pytest.approx(53 / 60)
+
+
+def test_visit_crossing_the_hour_is_split_exactly(hour_rows):
+    ten = hour_rows[("Z1", 10)]
+    assert ten["officer_minutes"] == pytest.approx(10)
+    assert ten["patrol_minutes"] == pytest.approx(10)
+    assert ten["visits_started"] == 0              # v3 started at 9:50
+    assert hour_rows[("Z2", 9)]["officer_minutes"] == pytest.approx(5)
+
+
+def test_dwell_bands_count_visits_where_they_start(hour_rows):
+    nine = hour_rows[("Z1", 9)]
+    assert (nine["visits_started"], nine["visits_under_2"], nine["visits_2_10"], nine["visits_10_16"],
+            nine["visits_over_16"]) == (4, 1, 0, 1, 2)
+
+
+def test_grouping_by_mode_keeps_union_within_group(spark):
+    df = visits(spark, [("v1", "A", "Z1", "foot", t(9), t(9, 30)), ("v2", "B", "Z1", "vehicle", t(9, 10), t(9, 40))])
+    rows = {r["mode"]: r for r in presence_by_hour(df, ["zone_id", "mode"]).collect()}
+    assert rows["foot"]["patrol_minutes"] == pytest.approx(30)
+    assert rows["vehicle"]["patrol_minutes"] == pytest.approx(30)
+    total = presence_by_hour(df, ["zone_id"]).first()
+    assert total["patrol_minutes"] == pytest.approx(40)          # not 60: the union across modes
+
+
+def test_dst_spring_day_no_lost_hour(spark):
+    # 29 March 2026: 00:30-02:30 UTC spans local 00:30 GMT -> 03:30 BST (local 01:xx never happens)
+    df = visits(spark, [("v", "A", "Z1", "foot", t(0, 30, day=29), t(2, 30, day=29))])
+    rows = presence_by_hour(df, ["zone_id"]).collect()
+    assert sum(r["officer_minutes"] for r in rows) == pytest.approx(120)
+    assert sorted(r["local_hour"] for r in rows) == [0, 2, 3]
+
+
+def test_intermittency_longest_gap_and_hours(spark):
+    df = visits(spark, [
+        ("v1", "A", "Z1", "foot", t(8, 0, day=17), t(8, 30, day=17)),
+        ("v2", "B", "Z1", "foot", t(20, 0, day=17), t(20, 15, day=17)),
+    ])
+    row = intermittency_by_day(df, ["zone_id"]).first()
+    assert row["local_date"] == date(2026, 3, 17)
+    assert row["hours_with_presence"] == 2
+    assert row["covered_minutes"] == pytest.approx(45)
+    assert row["longest_gap_minutes"] == pytest.approx(11.5 * 60)   # 08:30 -> 20:00
