@@ -84,3 +84,13 @@ def test_intermittency_longest_gap_and_hours(spark):
     assert row["hours_with_presence"] == 2
     assert row["covered_minutes"] == pytest.approx(45)
     assert row["longest_gap_minutes"] == pytest.approx(11.5 * 60)   # 08:30 -> 20:00
+
+
+def test_intermittency_counts_a_visit_across_local_midnight_on_both_days(spark):
+    # 30 March (BST): 22:30-23:30 UTC = local 23:30 on the 30th to 00:30 on the 31st
+    df = visits(spark, [("v", "A", "Z1", "foot", t(22, 30, day=30), t(23, 30, day=30))])
+    rows = {r["local_date"].isoformat(): r for r in intermittency_by_day(df, ["zone_id"]).collect()}
+    assert set(rows) == {"2026-03-30", "2026-03-31"}
+    assert rows["2026-03-30"]["covered_minutes"] == pytest.approx(30)
+    assert rows["2026-03-31"]["covered_minutes"] == pytest.approx(30)
+    assert rows["2026-03-31"]["longest_gap_minutes"] == pytest.approx(23.5 * 60)

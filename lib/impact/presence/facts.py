@@ -69,26 +69,27 @@ def presence_by_hour(visits: DataFrame, keys: list[str]) -> DataFrame:
 
 def intermittency_by_day(visits: DataFrame, keys: list[str]) -> DataFrame:
     """Per `keys` and local date: hours with at least one officer present, covered minutes, and the
-    longest stretch of the local day (in minutes) with nobody present. Days with no presence have no row."""
-    local = visits.withColumn("local_date", F.to_date(F.from_utc_timestamp("entry_est_at_utc", "Europe/London")))
-    # clip each visit to its local day: day bounds in UTC are local midnights converted back
+    longest stretch of the local day (in minutes) with nobody present. Days with no presence have no row.
+
+    Built from the UTC-hour pieces of each visit: UK offsets are whole hours, so every piece lies inside
+    one local day, and a visit across local midnight counts on both days."""
+    pieces = with_local_time(split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc"), "hour_start_utc")
+    group = [*keys, "local_date"]
     day_start = F.to_utc_timestamp(F.col("local_date").cast("timestamp"), "Europe/London")
     day_end = F.to_utc_timestamp(F.date_add("local_date", 1).cast("timestamp"), "Europe/London")
-    clipped = (local.withColumns({"_ds": day_start, "_de": day_end})
-               .withColumns({"_s": F.greatest("entry_est_at_utc", "_ds"), "_e": F.least("exit_est_at_utc", "_de")})
-               .where(F.col("_e") > F.col("_s")))
-    group = [*keys, "local_date"]
-    order = Window.partitionBy(*group).orderBy("_s", "_e")
-    prev_end = F.max("_e").over(order.rowsBetween(Window.unboundedPreceding, -1))
-    gaps = clipped.withColumn("_gap", F.col("_s").cast("double") - F.coalesce(prev_end, F.col("_ds")).cast("double"))
+    order = Window.partitionBy(*group).orderBy("piece_start_utc", "piece_end_utc")
+    prev_end = F.max("piece_end_utc").over(order.rowsBetween(Window.unboundedPreceding, -1))
+    gaps = pieces.withColumns({
+        "_gap": F.col("piece_start_utc").cast("double") - F.coalesce(prev_end, day_start).cast("double"),
+        "_day_end": day_end,
+    })
     per_day = gaps.groupBy(*group).agg(
         F.max("_gap").alias("_inner_gap"),
-        (F.max("_de").cast("double") - F.max("_e").cast("double")).alias("_tail_gap"),
+        (F.max("_day_end").cast("double") - F.max("piece_end_utc").cast("double")).alias("_tail_gap"),
+        F.countDistinct("hour_start_utc").alias("hours_with_presence"),
     )
-    covered = union_seconds(clipped, group, "_s", "_e")
-    hours = (split_by_utc_hour(clipped, "_s", "_e").groupBy(*group)
-             .agg(F.countDistinct("hour_start_utc").alias("hours_with_presence")))
-    return (per_day.join(covered, on=group, how="inner").join(hours, on=group, how="inner")
+    covered = union_seconds(pieces, group, "piece_start_utc", "piece_end_utc")
+    return (per_day.join(covered, on=group, how="inner")
             .select(*group, "hours_with_presence",
                     (F.col("covered_seconds") / 60).alias("covered_minutes"),
                     (F.greatest("_inner_gap", "_tail_gap") / 60).alias("longest_gap_minutes")))
