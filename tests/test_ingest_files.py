@@ -2,9 +2,10 @@
 quarantined with reasons, public police.uk files drop personal columns, and tables are real Delta."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
@@ -128,3 +129,42 @@ def test_police_uk_files_ingest_without_personal_columns(spark, settings, tmp_pa
     run_log = DeltaTable(local.table_path("run_log")).to_pandas()
     assert set(run_log["step"]) == {"police_uk_street_old", "police_uk_stop_search"}
     assert run_log["validation_success"].all()
+
+
+CURRENT_STREET = """Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,Last outcome category,Context
+a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9,2024-01,West Midlands Police,West Midlands Police,-1.898575,52.479699,On or near Colmore Row,E01033620,Birmingham 138A,Burglary,Investigation complete; no suspect identified,
+,2024-01,West Midlands Police,West Midlands Police,-1.898575,52.479699,On or near Colmore Row,E01033620,Birmingham 138A,Anti-social behaviour,,
+,2024-01,West Midlands Police,West Midlands Police,-1.898575,52.479699,On or near Colmore Row,E01033620,Birmingham 138A,Anti-social behaviour,,
+f00d,2024-01,West Midlands Police,West Midlands Police,,,No location,,,Other theft,Under investigation,
+"""
+
+
+def test_police_uk_current_street_layout(spark, raw_settings, contracts):
+    folder = Path(raw_settings.raw_root) / "police_uk"
+    folder.mkdir(parents=True)
+    (folder / "2024-01-west-midlands-street.csv").write_text(CURRENT_STREET)
+    result = ingest_source(spark, raw_settings, contracts, contracts.get("police_uk_street"), "r", None, validate=True)
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (4, 3, 1)
+    assert result.reasons == {"missing_required:lon": 1}   # first reason; lat is also listed
+    crimes = DeltaTable(raw_settings.table_path("crimes")).to_pandas()
+    assert crimes["crime_ref"].is_unique                    # identical ASB rows still get distinct refs
+    assert set(crimes["police_uk_crime_id"].dropna()) == {CURRENT_STREET.split("\n")[1].split(",")[0]}
+    assert (crimes["committed_from_utc"] == pd.Timestamp("2024-01-01", tz="UTC")).all()   # GMT month start
+    assert crimes["easting"].between(406000, 409000).all()
+
+
+def test_great_expectations_gate_reports_what_rows_break(spark, contracts):
+    from impact.ingest.validate import validate_accepted
+    from impact.schemas import table_schema
+
+    contract = contracts.get("connect_crimes")
+    row = {c.name: None for c in table_schema("crimes").columns}
+    row.update(crime_ref="C1", source_system="connect", offence_code="028/01", offence_class="Burglary",
+               committed_from_utc=datetime(2026, 3, 16, 10), recorded_at_utc=datetime(2026, 3, 16, 9),
+               time_precision="exact", easting=407500.0, northing=287600.0, lon=-1.89, lat=52.48,
+               ingest_run_id="r", recorded_date=date(2026, 3, 16))
+    frame = spark.createDataFrame([row, {**row}], table_schema("crimes").struct())   # duplicated key, recorded early
+    result = validate_accepted(frame, contract, contracts.force_area_bng)
+    assert result.success is False
+    failed = {f["expectation"] for f in result.failures()}
+    assert failed == {"expect_column_values_to_be_unique", "expect_column_pair_values_a_to_be_greater_than_b"}
