@@ -1,0 +1,1 @@
+"""Visits: officers' time-ordered fixes inside an area or ring, with dwell bounds, mode and posting."""

@@ -1,0 +1,156 @@
+"""Pings -> visits. Pure transforms; thresholds in conf/visits.yaml (VisitParams).
+
+1. `clean_pings`: per officer, one fix per instant (a resend or a second radio at the same second is a
+   `duplicate_fix`), and fixes implying a speed above `max_speed_mps` from the officer's previous fix
+   are `speed_spike`. Removed fixes come back with a reason: kept + removed = input.
+2. `with_segments`: per officer in time order, the previous / next fix and a smoothed speed for the
+   segment ending at each fix (median of three consecutive segment speeds); segment mode foot / vehicle /
+   uncertain from thresholds, vehicle-mounted terminal => vehicle.
+3. `sessionise`: zone memberships (from spatial.assign) become visits. A fix continues the officer's
+   visit to a zone when the officer's previous fix (overall, not just in this zone) was in the same zone
+   and at most `max_gap_s` earlier. So a visit ends when the officer leaves, enters another zone of
+   the same kind, or goes silent too long.
+
+Dwell bounds (seconds): lower = last fix - first fix (observed span); best = estimated exit - estimated
+entry, each estimate the midpoint to the neighbouring outside fix when that fix is within max_gap_s,
+else the fix itself; upper = next outside fix - previous outside fix (each side only when within
+max_gap_s, else the visit's own first / last fix).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+
+@dataclass(frozen=True)
+class VisitParams:
+    max_gap_s: float = 600.0          # 2x the slowest regular cadence (300 s): one missed fix is tolerated
+    max_speed_mps: float = 70.0       # ~155 mph: faster than any police vehicle in a city -> GPS error
+    foot_max_mps: float = 2.5         # brisk walk / jog upper bound
+    vehicle_min_mps: float = 4.5      # above running pace, below most urban driving
+    mode_majority: float = 0.5        # a visit's mode needs more than this share of its time
+
+
+def _secs(a: Column, b: Column) -> Column:
+    return b.cast("double") - a.cast("double")
+
+
+def clean_pings(pings: DataFrame, params: VisitParams) -> tuple[DataFrame, DataFrame]:
+    """(kept, removed): removed rows carry `reason` (duplicate_fix | speed_spike)."""
+    per_instant = Window.partitionBy("collar_number", "fix_at_utc").orderBy("issi", "easting", "northing")
+    ranked = pings.withColumn("_rank", F.row_number().over(per_instant))
+    unique = ranked.where(F.col("_rank") == 1).drop("_rank")
+    dupes = ranked.where(F.col("_rank") > 1).drop("_rank").withColumn("reason", F.lit("duplicate_fix"))
+    order = Window.partitionBy("collar_number").orderBy("fix_at_utc")
+
+    def speed(step):  # m/s between this fix and its neighbour `step` fixes away (-1 previous, +1 next)
+        nb = F.lag if step < 0 else F.lead
+        dist = F.sqrt((F.col("easting") - nb("easting").over(order)) ** 2 + (F.col("northing") - nb("northing").over(order)) ** 2)
+        return dist / F.abs(_secs(nb("fix_at_utc").over(order), F.col("fix_at_utc")))
+
+    # an isolated outlier: the jump in AND the jump out are both impossible (the fix after it, whose
+    # jump in is impossible but jump out normal, is kept). An outlier as an officer's very first fix is
+    # not caught (documented in docs/visits.md).
+    scored = unique.withColumns({"_in": speed(-1), "_out": speed(1)})
+    spike = (F.col("_in") > params.max_speed_mps) & (F.col("_out").isNull() | (F.col("_out") > params.max_speed_mps))
+    spike = F.coalesce(spike, F.lit(False))
+    kept = scored.where(~spike).drop("_in", "_out")
+    spikes = scored.where(spike).drop("_in", "_out").withColumn("reason", F.lit("speed_spike"))
+    return kept, dupes.unionByName(spikes)
+
+
+def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
+    """Add prev/next fix times, the segment (prev -> this fix) seconds and smoothed speed, and its mode."""
+    order = Window.partitionBy("collar_number").orderBy("fix_at_utc")
+    prev_t = F.lag("fix_at_utc").over(order)
+    dist = F.sqrt((F.col("easting") - F.lag("easting").over(order)) ** 2 + (F.col("northing") - F.lag("northing").over(order)) ** 2)
+    seg = (pings.withColumn("prev_fix_at_utc", prev_t)
+           .withColumn("next_fix_at_utc", F.lead("fix_at_utc").over(order))
+           .withColumn("seg_s", _secs(F.col("prev_fix_at_utc"), F.col("fix_at_utc")))
+           .withColumn("seg_speed", F.when(F.col("seg_s") > 0, dist / F.col("seg_s"))))
+    a, b, c = F.lag("seg_speed").over(order), F.col("seg_speed"), F.lead("seg_speed").over(order)
+    a, c = F.coalesce(a, b), F.coalesce(c, b)
+    median3 = a + b + c - F.greatest(a, b, c) - F.least(a, b, c)
+    mode = (F.when(F.col("terminal_type") == "vehicle", "vehicle")
+            .when(F.col("speed_smooth").isNull(), "uncertain")
+            .when(F.col("speed_smooth") >= params.vehicle_min_mps, "vehicle")
+            .when(F.col("speed_smooth") <= params.foot_max_mps, "foot")
+            .otherwise("uncertain"))
+    return seg.withColumn("speed_smooth", median3).withColumn("seg_mode", mode)
+
+
+def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
+    """Visits from zone memberships of segmented pings (one row per fix and zone containing it)."""
+    in_zone = Window.partitionBy("collar_number", "zone_id").orderBy("fix_at_utc")
+    prev_in_zone = F.lag("fix_at_utc").over(in_zone)
+    gap = _secs(F.col("prev_fix_at_utc"), F.col("fix_at_utc"))
+    starts = (prev_in_zone.isNull() | (prev_in_zone != F.col("prev_fix_at_utc")) | (gap > params.max_gap_s))
+    numbered = (members.withColumn("_start", F.when(starts, 1).otherwise(0))
+                .withColumn("_visit", F.sum("_start").over(in_zone.rowsBetween(Window.unboundedPreceding, 0))))
+    # the segment ending at a fix belongs to the visit if it started inside (not the entering segment),
+    # except that the entering segment's speed still tells how the officer arrived: used for mode only
+    seg_s = F.when(F.col("seg_s") <= params.max_gap_s, F.col("seg_s")).otherwise(F.lit(0.0))
+    weighted = numbered.withColumn("_w", F.when(F.col("_start") == 1, F.lit(0.0)).otherwise(seg_s))
+    # single-fix visits still need a mode: weight the entering segment a little
+    weighted = weighted.withColumn("_wm", F.col("_w") + F.when(F.col("_start") == 1, F.lit(1.0)).otherwise(F.lit(0.0)))
+    keys = ["collar_number", "zone_id", "_visit"]
+    first = F.min_by
+    agg = weighted.groupBy(*keys).agg(
+        F.first("area_id").alias("area_id"), F.first("zone_type").alias("zone_type"),
+        F.first("area_status").alias("area_status"),
+        F.min("fix_at_utc").alias("first_fix_at_utc"), F.max("fix_at_utc").alias("last_fix_at_utc"),
+        first("prev_fix_at_utc", "fix_at_utc").alias("_prev_out"), F.max_by("next_fix_at_utc", "fix_at_utc").alias("_next_out"),
+        F.count("*").alias("fix_count"),
+        F.sort_array(F.collect_set("terminal_type")).alias("terminal_types"),
+        F.sum(F.when(F.col("seg_mode") == "foot", F.col("_wm")).otherwise(0.0)).alias("_foot"),
+        F.sum(F.when(F.col("seg_mode") == "vehicle", F.col("_wm")).otherwise(0.0)).alias("_vehicle"),
+        F.sum(F.col("_wm")).alias("_all"),
+    )
+    prev_ok = F.col("_prev_out").isNotNull() & (_secs(F.col("_prev_out"), F.col("first_fix_at_utc")) <= params.max_gap_s)
+    next_ok = F.col("_next_out").isNotNull() & (_secs(F.col("last_fix_at_utc"), F.col("_next_out")) <= params.max_gap_s)
+    half = lambda a, b: (a.cast("double") + (b.cast("double") - a.cast("double")) / 2).cast("timestamp")  # noqa: E731
+    entry = F.when(prev_ok, half(F.col("_prev_out"), F.col("first_fix_at_utc"))).otherwise(F.col("first_fix_at_utc"))
+    exit_ = F.when(next_ok, half(F.col("last_fix_at_utc"), F.col("_next_out"))).otherwise(F.col("last_fix_at_utc"))
+    outer_start = F.when(prev_ok, F.col("_prev_out")).otherwise(F.col("first_fix_at_utc"))
+    outer_end = F.when(next_ok, F.col("_next_out")).otherwise(F.col("last_fix_at_utc"))
+    foot_share = F.when(F.col("_all") > 0, F.col("_foot") / F.col("_all")).otherwise(0.0)
+    vehicle_share = F.when(F.col("_all") > 0, F.col("_vehicle") / F.col("_all")).otherwise(0.0)
+    mode = (F.when(foot_share > params.mode_majority, "foot")
+            .when(vehicle_share > params.mode_majority, "vehicle").otherwise("uncertain"))
+    visits = agg.withColumns({
+        "entry_est_at_utc": entry, "exit_est_at_utc": exit_,
+        "duration_lower_s": _secs(F.col("first_fix_at_utc"), F.col("last_fix_at_utc")),
+        "duration_upper_s": _secs(outer_start, outer_end),
+        "foot_share": foot_share, "vehicle_share": vehicle_share, "mode": mode,
+    }).withColumn("duration_best_s", _secs(F.col("entry_est_at_utc"), F.col("exit_est_at_utc")))
+    return visits.select(
+        F.substring(F.sha2(F.concat_ws("|", "collar_number", "zone_id", F.col("first_fix_at_utc").cast("string")), 256), 1, 24).alias("visit_id"),
+        "collar_number", "zone_id", "area_id", "zone_type", "area_status",
+        "first_fix_at_utc", "last_fix_at_utc", "entry_est_at_utc", "exit_est_at_utc",
+        "duration_lower_s", "duration_best_s", "duration_upper_s", "fix_count", "terminal_types",
+        "mode", "foot_share", "vehicle_share",
+        F.to_date("entry_est_at_utc").alias("visit_date"),
+    )
+
+
+def with_posting(visits: DataFrame, postings: DataFrame) -> DataFrame:
+    """Department, NPU and role of the posting valid on the visit date; `unknown` where none is."""
+    p = postings.select(F.col("collar_number").alias("_c"), "department", "npu", "role", "valid_from", "valid_to")
+    cond = ((F.col("collar_number") == F.col("_c")) & (F.col("visit_date") >= F.col("valid_from"))
+            & (F.col("visit_date") <= F.coalesce(F.col("valid_to"), F.lit("9999-12-31").cast("date"))))
+    joined = visits.join(p, cond, how="left")
+    latest = Window.partitionBy("visit_id").orderBy(F.col("valid_from").desc_nulls_last())
+    picked = joined.withColumn("_r", F.row_number().over(latest)).where(F.col("_r") == 1)
+    return picked.select(*visits.columns, *[F.coalesce(F.col(c), F.lit("unknown")).alias(c) for c in ("department", "npu", "role")])
+
+
+def build_visits(pings: DataFrame, zones: DataFrame, postings: DataFrame, params: VisitParams) -> tuple[DataFrame, DataFrame]:
+    """Cleaned pings -> zone memberships (Sedona broadcast join) -> visits with posting.
+    Returns (visits, removed fixes with reasons)."""
+    from impact.spatial.assign import assign_to_zones
+
+    kept, removed = clean_pings(pings, params)
+    members = assign_to_zones(with_segments(kept, params), zones)
+    return with_posting(sessionise(members, params), postings), removed
