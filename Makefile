@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public run test clean
+.PHONY: help setup venv jars demo ingest ingest-public visits run test clean
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
@@ -59,7 +59,10 @@ ingest-public: setup
 	  $(PY) jobs/ingest.py --conf $(CONF) --raw-root $(SHARED_DATA) --warehouse $(WAREHOUSE) --source $(PUBLIC_SOURCES); \
 	else echo "skipping public police.uk ingest: $(SHARED_DATA)/police_uk not found"; fi
 
-run: ingest ingest-public
+visits: ingest
+	$(PY) jobs/visits.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
+
+run: ingest ingest-public visits
 	@echo "Tables written under $(abspath $(WAREHOUSE)) (see README: Tables)."
 
 test: setup

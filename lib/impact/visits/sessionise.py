@@ -69,10 +69,13 @@ def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
     seg = (pings.withColumn("prev_fix_at_utc", prev_t)
            .withColumn("next_fix_at_utc", F.lead("fix_at_utc").over(order))
            .withColumn("seg_s", _secs(F.col("prev_fix_at_utc"), F.col("fix_at_utc")))
-           .withColumn("seg_speed", F.when(F.col("seg_s") > 0, dist / F.col("seg_s"))))
-    a, b, c = F.lag("seg_speed").over(order), F.col("seg_speed"), F.lead("seg_speed").over(order)
-    a, c = F.coalesce(a, b), F.coalesce(c, b)
-    median3 = a + b + c - F.greatest(a, b, c) - F.least(a, b, c)
+           # no speed across a silence longer than max_gap_s: it says nothing about how the officer moved,
+           # and would make results depend on whether the fix before the silence was read
+           .withColumn("seg_speed", F.when((F.col("seg_s") > 0) & (F.col("seg_s") <= params.max_gap_s), dist / F.col("seg_s"))))
+    b = F.col("seg_speed")
+    a = F.coalesce(F.lag("seg_speed").over(order), b)
+    c = F.coalesce(F.lead("seg_speed").over(order), b)
+    median3 = F.when(b.isNull(), F.lead("seg_speed").over(order)).otherwise(a + b + c - F.greatest(a, b, c) - F.least(a, b, c))
     mode = (F.when(F.col("terminal_type") == "vehicle", "vehicle")
             .when(F.col("speed_smooth").isNull(), "uncertain")
             .when(F.col("speed_smooth") >= params.vehicle_min_mps, "vehicle")

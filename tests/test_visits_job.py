@@ -1,0 +1,69 @@
+"""The visits job end to end on a small demo world: truth within the dwell bounds, midnight and re-runs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from impact.ingest.pipeline import run_ingest
+from impact.visits.pipeline import run_visits
+
+ROOT = Path(__file__).resolve().parent.parent
+D1, D2 = date(2026, 3, 28), date(2026, 3, 29)          # the second day is the spring-forward day
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def world(spark, settings, tmp_path_factory):
+    base = tmp_path_factory.mktemp("visits")
+    raw = base / "raw"
+    subprocess.run([sys.executable, "-m", "impact.demo.generate", "--out", str(raw), "--seed", "11",
+                    "--officers", "30", "--start", "2026-03-27", "--days", "4"], check=True, cwd=ROOT)
+    local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"))
+    results = run_ingest(spark, local, "airwave_pings,officers,areas", (date(2026, 3, 27), date(2026, 3, 30)))
+    assert all(r.status == "ok" for r in results)
+    return local, raw
+
+
+def visits_frame(settings) -> pd.DataFrame:
+    frame = DeltaTable(settings.table_path("visits")).to_pandas()
+    return frame[frame["visit_date"].astype(str).isin([D1.isoformat(), D2.isoformat()])]
+
+
+def test_truth_lies_within_the_dwell_bounds(spark, world):
+    settings, raw = world
+    run_visits(spark, settings, D1, D2, run_id="two-days")
+    visits = visits_frame(settings)
+    areas = visits[visits["zone_type"] == "area"]
+    assert len(areas) > 50
+    assert (areas["duration_lower_s"] <= areas["duration_best_s"]).all()
+    assert (areas["duration_best_s"] <= areas["duration_upper_s"]).all()
+    assert set(areas["role"]) - {"unknown"}                               # postings attached
+    # the generator's officer-minutes inside areas, from the continuous simulated tracks
+    truth = pd.read_csv(raw / "_truth" / "area_day_truth.csv")
+    # truth is by local day: 28 March (GMT) and 29 March (00:00 GMT - 23:00 UTC) cover UTC 28 00:00 - 29 23:00
+    true_minutes = truth[truth["local_date"].isin([D1.isoformat(), D2.isoformat()])]["all_officer_minutes"].sum()
+    lower, best, upper = (areas[c].sum() / 60 for c in ("duration_lower_s", "duration_best_s", "duration_upper_s"))
+    assert lower * 0.97 <= true_minutes <= upper * 1.03, (lower, best, true_minutes, upper)
+    assert abs(best - true_minutes) / true_minutes < 0.15
+
+
+def test_one_two_day_run_equals_two_one_day_runs(spark, world):
+    settings, _ = world
+    run_visits(spark, settings, D1, D2, run_id="together")
+    together = visits_frame(settings).drop(columns=["visits_run_id"]).sort_values("visit_id").reset_index(drop=True)
+    run_visits(spark, settings, D1, D1, run_id="first")
+    run_visits(spark, settings, D2, D2, run_id="second")
+    apart = visits_frame(settings)
+    assert set(apart["visits_run_id"]) == {"first", "second"}
+    apart = apart.drop(columns=["visits_run_id"]).sort_values("visit_id").reset_index(drop=True)
+    assert apart["visit_id"].is_unique
+    pd.testing.assert_frame_equal(together, apart)
+    midnight = together[together["last_fix_at_utc"].dt.date > together["first_fix_at_utc"].dt.date]
+    assert len(midnight) > 0                                            # some visits do cross midnight
