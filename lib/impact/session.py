@@ -45,6 +45,10 @@ def build_session(settings: Settings, app_name: str, overrides: Mapping[str, str
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # Sedona's registration logs one WARN per function it (re)registers: hundreds of lines of noise.
+    jvm = spark.sparkContext._jvm
+    for noisy in ("org.apache.spark.sql.catalyst.analysis.SimpleFunctionRegistry", "org.apache.spark.sql.types.UDTRegistration"):
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(noisy, jvm.org.apache.logging.log4j.Level.ERROR)
     from sedona.spark import SedonaContext  # imported late: needs the JVM up
 
     SedonaContext.create(spark)
