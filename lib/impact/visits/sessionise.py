@@ -31,6 +31,8 @@ class VisitParams:
     foot_max_mps: float = 2.5         # brisk walk / jog upper bound
     vehicle_min_mps: float = 4.5      # above running pace, below most urban driving
     mode_majority: float = 0.5        # a visit's mode needs more than this share of its time
+    speed_window_s: float = 120.0     # speed = displacement across fixes within +-this (cadence-independent)
+    mode_window_s: float = 300.0      # a fix is vehicle if the speed reaches vehicle_min within +-this
 
 
 def _secs(a: Column, b: Column) -> Column:
@@ -76,12 +78,24 @@ def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
     a = F.coalesce(F.lag("seg_speed").over(order), b)
     c = F.coalesce(F.lead("seg_speed").over(order), b)
     median3 = F.when(b.isNull(), F.lead("seg_speed").over(order)).otherwise(a + b + c - F.greatest(a, b, c) - F.least(a, b, c))
+    # displacement across every fix within +-speed_window_s: averages GPS jitter on dense traces (1-5 s);
+    # on sparse ones (fewer than 3 fixes in the window) the median of three segments is used instead
+    epoch = F.col("fix_at_utc").cast("long")
+    near = Window.partitionBy("collar_number").orderBy(epoch).rangeBetween(-int(params.speed_window_s), int(params.speed_window_s))
+    span = F.max(epoch).over(near) - F.min(epoch).over(near)
+    moved = F.sqrt((F.last("easting").over(near) - F.first("easting").over(near)) ** 2
+                   + (F.last("northing").over(near) - F.first("northing").over(near)) ** 2)
+    windowed = F.when((F.count("*").over(near) >= 3) & (span > 0), moved / span)
+    # stop-and-go traffic crawls at walking pace between bursts: judge a fix by the fastest speed
+    # reached within +-mode_window_s, which a walker never reaches and a vehicle almost always does
+    around = Window.partitionBy("collar_number").orderBy(epoch).rangeBetween(-int(params.mode_window_s), int(params.mode_window_s))
     mode = (F.when(F.col("terminal_type") == "vehicle", "vehicle")
-            .when(F.col("speed_smooth").isNull(), "uncertain")
-            .when(F.col("speed_smooth") >= params.vehicle_min_mps, "vehicle")
-            .when(F.col("speed_smooth") <= params.foot_max_mps, "foot")
+            .when(F.col("speed_peak").isNull(), "uncertain")
+            .when(F.col("speed_peak") >= params.vehicle_min_mps, "vehicle")
+            .when(F.col("speed_peak") <= params.foot_max_mps, "foot")
             .otherwise("uncertain"))
-    return seg.withColumn("speed_smooth", median3).withColumn("seg_mode", mode)
+    seg = seg.withColumn("speed_smooth", F.coalesce(windowed, median3))
+    return seg.withColumn("speed_peak", F.max("speed_smooth").over(around)).withColumn("seg_mode", mode)
 
 
 def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
