@@ -113,12 +113,11 @@ def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
     # single-fix visits still need a mode: weight the entering segment a little
     weighted = weighted.withColumn("_wm", F.col("_w") + F.when(F.col("_start") == 1, F.lit(1.0)).otherwise(F.lit(0.0)))
     keys = ["collar_number", "zone_id", "_visit"]
-    first = F.min_by
     agg = weighted.groupBy(*keys).agg(
         F.first("area_id").alias("area_id"), F.first("zone_type").alias("zone_type"),
         F.first("area_status").alias("area_status"),
         F.min("fix_at_utc").alias("first_fix_at_utc"), F.max("fix_at_utc").alias("last_fix_at_utc"),
-        first("prev_fix_at_utc", "fix_at_utc").alias("_prev_out"), F.max_by("next_fix_at_utc", "fix_at_utc").alias("_next_out"),
+        F.min_by("prev_fix_at_utc", "fix_at_utc").alias("_prev_out"), F.max_by("next_fix_at_utc", "fix_at_utc").alias("_next_out"),
         F.count("*").alias("fix_count"),
         F.sort_array(F.collect_set("terminal_type")).alias("terminal_types"),
         F.sum(F.when(F.col("seg_mode") == "foot", F.col("_wm")).otherwise(0.0)).alias("_foot"),
