@@ -24,6 +24,7 @@ setup(
         "shapely>=2.0",
         "pyproj>=3.6",
         "pyshp>=2.3",
+        "osgb>=1.2,<2",  # OSTN15 grid shifts (Ordnance Survey data) for WGS84 <-> BNG within 1 m
         "PyYAML>=6",
     ],
     extras_require={

@@ -21,7 +21,8 @@ import pandas as pd
 import shapely
 
 from impact.demo import simulate as sim
-from impact.demo.world import TO_WGS, build_areas, build_officers, postings_rows
+from impact.spatial.bng import bng_to_wgs84_np
+from impact.demo.world import build_areas, build_officers, postings_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _iso_offset(ts) -> list[str]:
 
 
 def _wgs(x, y):
-    lon, lat = TO_WGS.transform(np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float)))
+    lon, lat = bng_to_wgs84_np(np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float)))
     return np.round(lon, 6), np.round(lat, 6)
 
 

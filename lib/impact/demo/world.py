@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 from shapely.geometry import Polygon, shape
+
+from impact.spatial.bng import wgs84_to_bng_np
 
 log = logging.getLogger(__name__)
 
-TO_BNG = Transformer.from_crs(4326, 27700, always_xy=True)
-TO_WGS = Transformer.from_crs(27700, 4326, always_xy=True)
 BIRMINGHAM_BNG = (407_500.0, 287_000.0)          # city centre, metres
 NPUS = ["Birmingham East", "Birmingham West", "Birmingham North", "Birmingham South"]
 ROLES = [("response", 0.40), ("neighbourhood", 0.35), ("offender management", 0.08), ("partnerships", 0.07),
@@ -60,7 +59,7 @@ def _real_areas(shared: Path) -> list[tuple[str, Polygon, float]] | None:
     polys, names = [], []
     for record, geom in zip(reader.records(), reader.shapes()):
         g = shape(geom.__geo_interface__)
-        g = shapely.transform(g, lambda xy: np.column_stack(TO_BNG.transform(xy[:, 0], xy[:, 1])))
+        g = shapely.transform(g, lambda xy: np.column_stack(wgs84_to_bng_np(xy[:, 0], xy[:, 1])))
         polys.append(g)
         names.append(dict(zip(fields, record))["LSOA11NM"])
     with open(crimes, newline="") as handle:

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from impact.ingest.contract import ColumnSpec, Rule, SourceContract
 from impact.ingest.read import CORRUPT, ROW_ID, SOURCE_FILE
 from impact.schemas import table_schema
+from impact.spatial.bng import bng_to_wgs84, geometry_wkt_to_bng, wgs84_to_bng
 
 REASONS = "_reasons"
 CONTENT_HASH = "_content_hash"
@@ -126,16 +127,14 @@ def _position(contract: SourceContract, params: ConformParams) -> tuple[dict[str
     if pos["crs"] == "EPSG:4326":
         in_range = x.between(-180, 180) & y.between(-90, 90)
         usable = x.isNotNull() & y.isNotNull() & in_range & ~zero
-        point = f"ST_Transform(ST_Point(`{pos['x']}`, `{pos['y']}`), 'EPSG:4326', 'EPSG:27700')"
-        derived = {"easting": F.when(usable, F.expr(f"ST_X({point})")),
-                   "northing": F.when(usable, F.expr(f"ST_Y({point})"))}
+        bng = wgs84_to_bng(x, y)  # OSTN15: within millimetres of OS's reference points (spatial/bng.py)
+        derived = {"easting": F.when(usable, bng["easting"]), "northing": F.when(usable, bng["northing"])}
         east, north = derived["easting"], derived["northing"]
         flags = [_reason(x.isNotNull() & y.isNotNull() & ~in_range, "impossible_position:out_of_range")]
     elif pos["crs"] == "EPSG:27700":
         usable = x.isNotNull() & y.isNotNull() & ~zero
-        point = f"ST_Transform(ST_Point(`{pos['x']}`, `{pos['y']}`), 'EPSG:27700', 'EPSG:4326')"
-        derived = {"lon": F.when(usable, F.expr(f"ST_X({point})")),
-                   "lat": F.when(usable, F.expr(f"ST_Y({point})"))}
+        wgs = bng_to_wgs84(x, y)
+        derived = {"lon": F.when(usable, wgs["lon"]), "lat": F.when(usable, wgs["lat"])}
         east, north = x, y
         flags = []
     else:
@@ -143,7 +142,8 @@ def _position(contract: SourceContract, params: ConformParams) -> tuple[dict[str
     outside = (east < box["min_easting"]) | (east > box["max_easting"]) | (north < box["min_northing"]) | (north > box["max_northing"])
     flags += [
         _reason(x.isNotNull() & y.isNotNull() & zero, "impossible_position:zero_fix"),
-        _reason(usable & east.isNotNull() & outside, "impossible_position:outside_force_area"),
+        # off the OSTN15 grid (null easting) is outside Great Britain, so outside the force area too
+        _reason(usable & F.coalesce(outside, F.lit(True)), "impossible_position:outside_force_area"),
     ]
     return derived, flags
 
@@ -201,9 +201,9 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
         source_wkt = F.col(contract.geometry["column"])
         looks_ok = source_wkt.rlike(r"^\s*(MULTI)?POLYGON\s*\(")
         geom = f"ST_GeomFromWKT(`{contract.geometry['column']}`)"
-        bng = f"ST_Transform({geom}, '{contract.geometry['crs']}', 'EPSG:27700')"
-        extra["geometry_wkt"] = F.when(looks_ok, F.expr(f"ST_AsText({bng})"))
-        extra["area_m2"] = F.when(looks_ok, F.expr(f"ST_Area({bng})"))
+        bng_wkt = F.when(looks_ok, geometry_wkt_to_bng(source_wkt, contract.geometry["crs"]))
+        extra["geometry_wkt"] = bng_wkt
+        extra["area_m2"] = F.call_function("ST_Area", F.call_function("ST_GeomFromWKT", bng_wkt))
         valid = F.when(looks_ok, F.expr(f"ST_IsValid({geom})"))
         flags.append(_reason(source_wkt.isNotNull() & ~F.coalesce(valid, F.lit(False)), "invalid_geometry"))
     flags += [_reason(_rule_fails(rule), rule.label) for rule in contract.rules]
