@@ -6,6 +6,8 @@ jars come from the verified cache (`make jars`); on the cluster profile from the
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from typing import Mapping
 
 from pyspark.sql import SparkSession
@@ -41,6 +43,10 @@ def build_session(settings: Settings, app_name: str, overrides: Mapping[str, str
     conf = {**settings.spark_conf, **(overrides or {}), **CORE_CONF}
     conf["spark.jars"] = ",".join(jar_list(settings))
     conf.setdefault("spark.sql.warehouse.dir", settings.warehouse)
+    if settings.spark_master.startswith("local"):
+        # Python workers (pandas UDFs) must run the interpreter that has this package installed; pyspark
+        # reads PYSPARK_PYTHON when the context starts (spark.pyspark.python only works via spark-submit)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
