@@ -33,6 +33,7 @@ class VisitParams:
     mode_majority: float = 0.5        # a visit's mode needs more than this share of its time
     speed_window_s: float = 120.0     # speed = displacement across fixes within +-this (cadence-independent)
     mode_window_s: float = 300.0      # a fix is vehicle if the speed reaches vehicle_min within +-this
+    track_tolerance_m: float = 10.0   # Douglas-Peucker tolerance of the simplified track drawn on the map
 
 
 def _secs(a: Column, b: Column) -> Column:
@@ -98,6 +99,16 @@ def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
     return seg.withColumn("speed_peak", F.max("speed_smooth").over(around)).withColumn("seg_mode", mode)
 
 
+def track_wkt(fixes: Column, tolerance_m: float) -> Column:
+    """The visit's fixes (time-ordered structs with easting / northing) as a simplified National Grid
+    WKT LINESTRING (Douglas-Peucker, topology preserved, `tolerance_m`); a single fix is a POINT."""
+    coords = F.transform(fixes, lambda p: F.format_string("%.1f %.1f", p["easting"], p["northing"]))
+    line = F.concat(F.lit("LINESTRING ("), F.array_join(coords, ", "), F.lit(")"))
+    simplified = F.call_function("ST_AsText", F.call_function(
+        "ST_SimplifyPreserveTopology", F.call_function("ST_GeomFromWKT", line), F.lit(float(tolerance_m))))
+    return F.when(F.size(fixes) > 1, simplified).otherwise(F.concat(F.lit("POINT ("), coords[0], F.lit(")")))
+
+
 def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
     """Visits from zone memberships of segmented pings (one row per fix and zone containing it)."""
     in_zone = Window.partitionBy("collar_number", "zone_id").orderBy("fix_at_utc")
@@ -123,6 +134,7 @@ def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
         F.sum(F.when(F.col("seg_mode") == "foot", F.col("_wm")).otherwise(0.0)).alias("_foot"),
         F.sum(F.when(F.col("seg_mode") == "vehicle", F.col("_wm")).otherwise(0.0)).alias("_vehicle"),
         F.sum(F.col("_wm")).alias("_all"),
+        F.sort_array(F.collect_list(F.struct("fix_at_utc", "easting", "northing"))).alias("_fixes"),
     )
     prev_ok = F.col("_prev_out").isNotNull() & (_secs(F.col("_prev_out"), F.col("first_fix_at_utc")) <= params.max_gap_s)
     next_ok = F.col("_next_out").isNotNull() & (_secs(F.col("last_fix_at_utc"), F.col("_next_out")) <= params.max_gap_s)
@@ -140,13 +152,14 @@ def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
         "duration_lower_s": _secs(F.col("first_fix_at_utc"), F.col("last_fix_at_utc")),
         "duration_upper_s": _secs(outer_start, outer_end),
         "foot_share": foot_share, "vehicle_share": vehicle_share, "mode": mode,
+        "track_wkt": track_wkt(F.col("_fixes"), params.track_tolerance_m),
     }).withColumn("duration_best_s", _secs(F.col("entry_est_at_utc"), F.col("exit_est_at_utc")))
     return visits.select(
         F.substring(F.sha2(F.concat_ws("|", "collar_number", "zone_id", F.col("first_fix_at_utc").cast("string")), 256), 1, 24).alias("visit_id"),
         "collar_number", "zone_id", "area_id", "zone_type", "area_status",
         "first_fix_at_utc", "last_fix_at_utc", "entry_est_at_utc", "exit_est_at_utc",
         "duration_lower_s", "duration_best_s", "duration_upper_s", "fix_count", "terminal_types",
-        "mode", "foot_share", "vehicle_share",
+        "mode", "foot_share", "vehicle_share", "track_wkt",
         F.to_date("entry_est_at_utc").alias("visit_date"),
     )
 
