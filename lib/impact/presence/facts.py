@@ -43,14 +43,25 @@ def _max_concurrent(pieces: DataFrame, keys: list[str]) -> DataFrame:
             .groupBy(*keys, "hour_start_utc").agg(F.max("present").alias("max_officers")))
 
 
-def presence_by_hour(visits: DataFrame, keys: list[str]) -> DataFrame:
+ACTIVITY_MINUTES = ("responding", "patrolling", "transit")
+
+
+def presence_by_hour(visits: DataFrame, keys: list[str], pieces: DataFrame | None = None) -> DataFrame:
     """Presence per `keys` (e.g. ["zone_id"] or ["zone_id", "department", "role", "mode"]) and UTC hour,
-    with Europe/London labels. Hours with no presence have no row."""
-    pieces = split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc")
+    with Europe/London labels. Hours with no presence have no row.
+
+    `pieces`: the visits already cut at UTC hours with their activity seconds (activity.activity_pieces);
+    when given, officer-minutes are also split into `<activity>_officer_minutes` (they add up to
+    officer_minutes)."""
+    activity = pieces is not None
+    if pieces is None:
+        pieces = split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc")
+    extra = [(F.sum(f"piece_{a}_s") / 60).alias(f"{a}_officer_minutes") for a in ACTIVITY_MINUTES] if activity else []
     time = pieces.groupBy(*keys, "hour_start_utc").agg(
         (F.sum("seconds") / 60).alias("officer_minutes"),
         F.countDistinct("collar_number").alias("officers_present"),
         F.countDistinct("visit_id").alias("visits_present"),
+        *extra,
     )
     covered = union_seconds(pieces, [*keys, "hour_start_utc"], "piece_start_utc", "piece_end_utc").select(
         *keys, "hour_start_utc", (F.col("covered_seconds") / 60).alias("patrol_minutes"))
@@ -64,7 +75,8 @@ def presence_by_hour(visits: DataFrame, keys: list[str]) -> DataFrame:
     return with_local_time(joined, "hour_start_utc").select(
         *keys, "hour_start_utc", "local_date", "local_hour", "local_weekday", "utc_offset_hours",
         "officer_minutes", "patrol_minutes", "officers_present", "mean_officers", "max_officers",
-        "visits_present", *band_cols)
+        "visits_present", *band_cols,
+        *([f"{a}_officer_minutes" for a in ACTIVITY_MINUTES] if activity else []))
 
 
 def intermittency_by_day(visits: DataFrame, keys: list[str]) -> DataFrame:

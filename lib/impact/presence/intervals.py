@@ -34,20 +34,33 @@ def split_by_utc_hour(df: DataFrame, start_col: str, end_col: str) -> DataFrame:
             .withColumn("seconds", seconds_between(F.col("piece_start_utc"), F.col("piece_end_utc"))))
 
 
-def union_seconds(df: DataFrame, group_cols: list[str], start_col: str, end_col: str) -> DataFrame:
-    """Per group, the length in seconds of the union of [start, end) intervals (time covered by at
-    least one interval), as `covered_seconds`, plus `interval_count`. Gaps-and-islands: an interval
-    starts a new island when it begins after every earlier interval in the group has ended."""
+def union_intervals(df: DataFrame, group_cols: list[str], start_col: str, end_col: str) -> DataFrame:
+    """Per group, the union of [start, end) intervals as disjoint islands: `group_cols`, `island_start`,
+    `island_end`, `interval_count`. Gaps-and-islands: an interval starts a new island when it begins
+    after every earlier interval in the group has ended (touching intervals merge)."""
     order = Window.partitionBy(*group_cols).orderBy(start_col, end_col)
     running_end = F.max(end_col).over(order.rowsBetween(Window.unboundedPreceding, -1))
     islands = (df.withColumn("_new", F.when(running_end.isNull() | (F.col(start_col) > running_end), 1).otherwise(0))
                .withColumn("_island", F.sum("_new").over(order.rowsBetween(Window.unboundedPreceding, 0))))
-    per_island = islands.groupBy(*group_cols, "_island").agg(
-        F.min(start_col).alias("_s"), F.max(end_col).alias("_e"), F.count("*").alias("_n"))
-    return (per_island.groupBy(*group_cols)
-            .agg(F.sum(seconds_between(F.col("_s"), F.col("_e"))).alias("covered_seconds"),
-                 F.sum("_n").alias("interval_count"))
+    return (islands.groupBy(*group_cols, "_island")
+            .agg(F.min(start_col).alias("island_start"), F.max(end_col).alias("island_end"),
+                 F.count("*").alias("interval_count"))
+            .drop("_island"))
+
+
+def union_seconds(df: DataFrame, group_cols: list[str], start_col: str, end_col: str) -> DataFrame:
+    """Per group, the length in seconds of the union of [start, end) intervals (time covered by at
+    least one interval), as `covered_seconds`, plus `interval_count`."""
+    return (union_intervals(df, group_cols, start_col, end_col)
+            .groupBy(*group_cols)
+            .agg(F.sum(seconds_between(F.col("island_start"), F.col("island_end"))).alias("covered_seconds"),
+                 F.sum("interval_count").alias("interval_count"))
             .select(*group_cols, "covered_seconds", "interval_count"))
+
+
+def overlap_seconds(a_start: Column, a_end: Column, b_start: Column, b_end: Column) -> Column:
+    """Seconds two intervals overlap (0 when they do not)."""
+    return F.greatest(F.lit(0.0), seconds_between(F.greatest(a_start, b_start), F.least(a_end, b_end)))
 
 
 def with_local_time(df: DataFrame, utc_col: str, prefix: str = "local_") -> DataFrame:

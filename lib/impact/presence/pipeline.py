@@ -1,0 +1,144 @@
+"""Presence job: visits + events -> activity, presence facts and the star schema the dashboard reads.
+
+A run for UTC dates D1..D2 owns: fact_visit / fact_visit_track (visit_date), fact_presence_hour(_unit)
+(hour_date), fact_event (event_date: the date the event entered the record) and fact_area_day (local
+date) in D1..D2; the dimensions are rewritten whole. It reads visits from D1 - 1 (a visit that began
+the day before still adds presence to D1) and incident assignments and events from two days either side
+(assignments, searches and crimes recorded hours after the visit). Re-running a window gives the same
+tables; a crime recorded late for an old date is counted when that date is re-run. See docs/presence.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from impact.config import Settings, load_settings, load_yaml
+from impact.presence.activity import ActivityParams, activity_pieces, with_activity
+from impact.presence.calendar import date_dim, hour_dim
+from impact.presence.events import HarmWeights, conformed_events, events_in_zones
+from impact.presence.facts import intermittency_by_day, presence_by_hour
+from impact.presence.marts import area_day, dim_area, dim_officer, fact_visit, fact_visit_track
+from impact.tables import read_table, replace_predicate, write_table
+
+log = logging.getLogger(__name__)
+
+UNIT_KEYS = ["zone_id", "department", "npu", "role", "mode"]
+MART_TABLES = ("dim_area", "dim_officer", "dim_date", "dim_hour", "fact_visit", "fact_visit_track",
+               "fact_presence_hour", "fact_presence_hour_unit", "fact_event", "fact_area_day")
+
+
+def load_marts_conf(settings: Settings) -> tuple[ActivityParams, HarmWeights, dict]:
+    """conf/marts.yaml (beside the environment config) -> activity thresholds, harm weights, raw dict."""
+    folder = Path(settings.conf_path).parent
+    raw = load_yaml(folder / "marts.yaml")
+    act = raw.get("activity") or {}
+    unknown = set(act) - set(ActivityParams.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"marts.yaml activity: unknown setting(s) {sorted(unknown)}")
+    params = ActivityParams(**{k: float(v) for k, v in act.items()})
+    weights = HarmWeights.load(folder / raw.get("harm_weights", "harm_weights.csv"), float(raw.get("default_harm_weight", 1.0)))
+    return params, weights, raw
+
+
+def _between(df: DataFrame, column: str, lo: date, hi: date) -> DataFrame:
+    return df.where(F.col(column).between(F.lit(lo), F.lit(hi)))
+
+
+def run_presence(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None) -> dict:
+    """Write every mart for the window; returns row counts per table."""
+    params, weights, raw = load_marts_conf(settings)
+    run_id = run_id or f"presence-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    window = (start, end)
+    run = F.lit(run_id)
+
+    zones = read_table(spark, settings, "area_zones")
+    areas = read_table(spark, settings, "areas")
+    postings = read_table(spark, settings, "officer_postings")
+    visits = _between(read_table(spark, settings, "visits"), "visit_date", start - timedelta(days=1), end)
+    wide = (start - timedelta(days=2), end + timedelta(days=2))
+    crimes = _between(read_table(spark, settings, "crimes"), "recorded_date", *wide)
+    incidents = _between(read_table(spark, settings, "incidents"), "opened_date", *wide)
+    searches = _between(read_table(spark, settings, "stop_searches"), "searched_date", *wide)
+    resources = _between(read_table(spark, settings, "incident_resources"), "assigned_date", *wide)
+
+    # dimensions (small, rewritten whole)
+    first = date.fromisoformat(str((raw.get("calendar") or {}).get("first_date", "2020-01-01")))
+    last = max(end, date.today()) + timedelta(days=366)
+    counts: dict[str, int] = {}
+    areas_dim = dim_area(zones, areas)
+    officers = dim_officer(postings)
+    for name, df in (("dim_area", areas_dim), ("dim_officer", officers),
+                     ("dim_date", date_dim(spark, first, last)), ("dim_hour", hour_dim(spark, first, last))):
+        write_table(df, settings, name, None)
+    officers = read_table(spark, settings, "dim_officer")
+    dates = read_table(spark, settings, "dim_date")
+
+    # events in zones; activity of every visit read (the window's own are written)
+    zoned = events_in_zones(conformed_events(crimes, incidents, searches, weights), zones).cache()
+    write_table(_between(zoned, "event_date", *window).withColumn("marts_run_id", run), settings, "fact_event",
+                replace_predicate(None, "event_date", window))
+    visits_act, responding = with_activity(visits, resources, zoned, params)
+    visits_act = visits_act.cache()
+    owned = _between(visits_act, "visit_date", *window)
+    write_table(fact_visit(owned, officers).withColumn("marts_run_id", run), settings, "fact_visit",
+                replace_predicate(None, "visit_date", window))
+    write_table(fact_visit_track(owned).withColumn("marts_run_id", run), settings, "fact_visit_track",
+                replace_predicate(None, "visit_date", window))
+
+    # presence per hour (all officers; per resource group and mode) for the window's UTC hours
+    pieces = activity_pieces(visits_act, responding).cache()
+    for name, keys in (("fact_presence_hour", ["zone_id"]), ("fact_presence_hour_unit", UNIT_KEYS)):
+        hourly = (presence_by_hour(visits_act, keys, pieces)
+                  .withColumn("hour_date", F.to_date("hour_start_utc"))
+                  .withColumn("marts_run_id", run))
+        write_table(_between(hourly, "hour_date", *window), settings, name, replace_predicate(None, "hour_date", window))
+
+    # area-day: every zone x local date of the window
+    hour_zone = read_table(spark, settings, "fact_presence_hour")
+    day_events = (read_table(spark, settings, "fact_event").where(F.col("event_date") >= F.lit(start - timedelta(days=1))))
+    summary = area_day(read_table(spark, settings, "dim_area"), dates, hour_zone,
+                       intermittency_by_day(visits_act, ["zone_id"]), day_events, visits_act, start, end)
+    write_table(summary.withColumn("marts_run_id", run), settings, "fact_area_day",
+                replace_predicate(None, "local_date", window))
+    for name in MART_TABLES:
+        df = read_table(spark, settings, name)
+        column = {"fact_visit": "visit_date", "fact_visit_track": "visit_date", "fact_presence_hour": "hour_date",
+                  "fact_presence_hour_unit": "hour_date", "fact_event": "event_date", "fact_area_day": "local_date"}.get(name)
+        counts[name] = (_between(df, column, *window) if column else df).count()
+    for df in (zoned, visits_act, pieces):
+        df.unpersist()
+    log.info("presence %s..%s: %s", start, end, counts)
+    return {"run_id": run_id, "rows": counts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="presence", description="Visits + events -> presence facts and marts.")
+    parser.add_argument("--conf", help="environment config (default: $IMPACT_CONF or conf/local.yaml)")
+    parser.add_argument("--start-date", type=date.fromisoformat, required=True, help="first UTC date owned")
+    parser.add_argument("--end-date", type=date.fromisoformat, help="last UTC date owned (default: start)")
+    parser.add_argument("--warehouse", help="override paths.warehouse")
+    parser.add_argument("--master", help="override spark.master")
+    parser.add_argument("--run-id", help="run id (default: generated)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, spark_master=args.master)
+    end = args.end_date or args.start_date
+    if end < args.start_date:
+        log.error("--end-date is before --start-date")
+        return 2
+    load_marts_conf(settings)                                   # fail fast on bad marts.yaml / weights
+    from impact.session import build_session
+
+    spark = build_session(settings, "impact-presence")
+    try:
+        run_presence(spark, settings, args.start_date, end, args.run_id)
+    finally:
+        spark.stop()
+    return 0
