@@ -28,6 +28,6 @@ setup(
         "PyYAML>=6",
     ],
     extras_require={
-        "test": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22"],
+        "test": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22", "PyHive[hive_pure_sasl]==0.7.0"],
     },
 )

@@ -106,3 +106,50 @@ def test_rerun_gives_the_same_marts(spark, world):
         a = old.drop(columns="marts_run_id").sort_values(key[:3]).reset_index(drop=True)
         b = new.drop(columns="marts_run_id").sort_values(key[:3]).reset_index(drop=True)
         pd.testing.assert_frame_equal(a[sorted(a.columns)], b[sorted(b.columns)], check_like=True)
+
+
+def test_marts_are_served_over_hiveserver2(world, tmp_path):
+    """jobs/serve.py registers the warehouse and serves it the way Qlik's Hive/Spark ODBC connector reads."""
+    import os
+    import signal
+    import time
+
+    from pyhive import hive
+
+    from impact.serve.thrift import free_port, port_open
+
+    settings, _, _ = world
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "jobs/serve.py", "--conf", "conf/local.yaml", "--warehouse", settings.warehouse,
+         "--database", "impact_test", "--master", "local[1]", "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not port_open("127.0.0.1", port):
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "serve.py did not listen within 240 s"
+            time.sleep(1)
+        with hive.Connection(host="127.0.0.1", port=port, username="qlik", database="impact_test") as conn:
+            cursor = conn.cursor()
+            cursor.execute("SHOW TABLES IN impact_test")
+            served = {row[1] for row in cursor.fetchall()}
+            assert set(MART_TABLES) <= served
+            cursor.execute("SELECT zone_type, sum(officer_minutes), count(*) FROM impact_test.fact_area_day "
+                           "GROUP BY zone_type ORDER BY zone_type")
+            rows = cursor.fetchall()
+        day = table(settings, "fact_area_day").groupby("zone_type")["officer_minutes"].agg(["sum", "count"])
+        assert [r[0] for r in rows] == list(day.index)
+        for zone_type, minutes, count in rows:
+            assert minutes == pytest.approx(day.loc[zone_type, "sum"], rel=1e-9)
+            assert count == day.loc[zone_type, "count"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+        finally:
+            if server.poll() is None:
+                server.kill()
+            log.close()

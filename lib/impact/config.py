@@ -36,6 +36,11 @@ class Settings:
     spark_master: str
     spark_conf: dict[str, str] = field(default_factory=dict)
     ingest: dict[str, Any] = field(default_factory=dict)
+    # Hive-compatible metastore (see docs/serving.md): off unless the profile's `metastore.enabled` is true.
+    # derby_dir: embedded Derby folder (default <warehouse>/_metastore/metastore_db); uris: a remote metastore.
+    metastore_enabled: bool = False
+    metastore_derby_dir: str | None = None
+    metastore_uris: str | None = None
 
     def table_path(self, table: str) -> str:
         """Storage location of a Delta table: <warehouse>/<table>."""
@@ -69,6 +74,7 @@ def load_settings(conf: str | Path | None = None) -> Settings:
     root = path.resolve().parent.parent
     paths = raw.get("paths", {})
     spark = raw.get("spark", {})
+    metastore = raw.get("metastore") or {}
     for required in ("raw_root", "warehouse"):
         if required not in paths:
             raise ConfigError(f"{path}: paths.{required} is required")
@@ -87,6 +93,9 @@ def load_settings(conf: str | Path | None = None) -> Settings:
         spark_master=spark.get("master", "local[*]"),
         spark_conf={str(k): str(v) for k, v in (spark.get("conf") or {}).items()},
         ingest=raw.get("ingest") or {},
+        metastore_enabled=bool(metastore.get("enabled", False)),
+        metastore_derby_dir=_resolve(root, metastore.get("derby_dir")),
+        metastore_uris=str(metastore["uris"]).strip() if metastore.get("uris") else None,
     )
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 
 from impact.config import Settings
 from impact.jars import local_jars
+from impact.serve.metastore import metastore_conf, prepare_jvm
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def jar_list(settings: Settings) -> list[str]:
 def build_session(settings: Settings, app_name: str, overrides: Mapping[str, str] | None = None) -> SparkSession:
     """Create (or reuse) the SparkSession for a job, with Sedona registered."""
     builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
-    conf = {**settings.spark_conf, **(overrides or {}), **CORE_CONF}
+    # Hive catalog (metastore.enabled) first, so profile conf and overrides can still change it
+    conf = {**metastore_conf(settings), **settings.spark_conf, **(overrides or {}), **CORE_CONF}
     conf["spark.jars"] = ",".join(jar_list(settings))
     conf.setdefault("spark.sql.warehouse.dir", settings.warehouse)
     if settings.spark_master.startswith("local"):
@@ -51,6 +53,7 @@ def build_session(settings: Settings, app_name: str, overrides: Mapping[str, str
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    prepare_jvm(spark, conf)                                # derby.log beside the metastore, not in the cwd
     # Sedona's registration logs one WARN per function it (re)registers: hundreds of lines of noise.
     jvm = spark.sparkContext._jvm
     for noisy in ("org.apache.spark.sql.catalyst.analysis.SimpleFunctionRegistry", "org.apache.spark.sql.types.UDTRegistration"):
