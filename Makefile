@@ -20,12 +20,14 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public visits run test clean
+.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test clean
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
 	@echo "make jars  - fetch and verify the pinned JVM jars into $(JARS_DIR)"
 	@echo "make demo  - (re)generate the demo world into $(RAW)"
+	@echo "make serve - serve the registered tables over HiveServer2 on 127.0.0.1:$(PORT) (Qlik ODBC)"
+	@echo "make dictionary - regenerate docs/data_dictionary.md from schemas/"
 	@echo "make clean - remove generated data, tables and caches (keeps the venv and jars)"
 
 $(VENV)/.installed: setup.py constraints.txt
@@ -62,8 +64,25 @@ ingest-public: setup
 visits: ingest
 	$(PY) jobs/visits.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
 
-run: ingest ingest-public visits
-	@echo "Tables written under $(abspath $(WAREHOUSE)) (see README: Tables)."
+presence: visits
+	$(PY) jobs/presence.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
+
+# Register every Delta table under the warehouse in the metastore (database from $(CONF)), then exit
+register: setup
+	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --register-only
+
+# Serve the registered tables over HiveServer2 on 127.0.0.1:$(PORT) until Ctrl-C (docs/serving.md)
+PORT ?= 10000
+serve: setup
+	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --port $(PORT)
+
+# Regenerate docs/data_dictionary.md from schemas/ (the tests fail while it is stale)
+dictionary: venv
+	$(PY) -m impact.dictionary --out docs/data_dictionary.md
+
+run: ingest ingest-public presence
+	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --register-only
+	@echo "Tables written under $(abspath $(WAREHOUSE)) and registered (see README: Tables; make serve to query them)."
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

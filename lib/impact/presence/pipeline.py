@@ -9,9 +9,7 @@ tables; a crime recorded late for an old date is counted when that date is re-ru
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +17,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from impact.config import Settings, load_settings, load_yaml
+from impact.cli import run_window_job
+from impact.config import Settings, load_yaml
 from impact.presence.activity import ActivityParams, activity_pieces, with_activity
 from impact.presence.calendar import date_dim, hour_dim
 from impact.presence.events import HarmWeights, conformed_events, events_in_zones
@@ -119,26 +118,4 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="presence", description="Visits + events -> presence facts and marts.")
-    parser.add_argument("--conf", help="environment config (default: $IMPACT_CONF or conf/local.yaml)")
-    parser.add_argument("--start-date", type=date.fromisoformat, required=True, help="first UTC date owned")
-    parser.add_argument("--end-date", type=date.fromisoformat, help="last UTC date owned (default: start)")
-    parser.add_argument("--warehouse", help="override paths.warehouse")
-    parser.add_argument("--master", help="override spark.master")
-    parser.add_argument("--run-id", help="run id (default: generated)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, spark_master=args.master)
-    end = args.end_date or args.start_date
-    if end < args.start_date:
-        log.error("--end-date is before --start-date")
-        return 2
-    load_marts_conf(settings)                                   # fail fast on bad marts.yaml / weights
-    from impact.session import build_session
-
-    spark = build_session(settings, "impact-presence")
-    try:
-        run_presence(spark, settings, args.start_date, end, args.run_id)
-    finally:
-        spark.stop()
-    return 0
+    return run_window_job("presence", "Visits + events -> presence facts and marts.", argv, load_marts_conf, run_presence)

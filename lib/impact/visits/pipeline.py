@@ -8,16 +8,15 @@ visits for D-1..D (re-writing yesterday once today's pings have landed).
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from impact.config import Settings, load_settings, load_yaml
+from impact.cli import run_window_job
+from impact.config import Settings, load_yaml
 from impact.spatial.zones import RingSpec, build_zones
 from impact.tables import read_table, replace_predicate, write_table
 from impact.visits.sessionise import VisitParams, build_visits
@@ -63,26 +62,4 @@ def run_visits(spark: SparkSession, settings: Settings, start: date, end: date, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="visits", description="Pings -> officer visits to areas and rings.")
-    parser.add_argument("--conf", help="environment config (default: $IMPACT_CONF or conf/local.yaml)")
-    parser.add_argument("--start-date", type=date.fromisoformat, required=True, help="first UTC date owned")
-    parser.add_argument("--end-date", type=date.fromisoformat, help="last UTC date owned (default: start)")
-    parser.add_argument("--warehouse", help="override paths.warehouse")
-    parser.add_argument("--master", help="override spark.master")
-    parser.add_argument("--run-id", help="run id (default: generated)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, spark_master=args.master)
-    end = args.end_date or args.start_date
-    if end < args.start_date:
-        log.error("--end-date is before --start-date")
-        return 2
-    load_params(settings)                                   # fail fast on a bad visits.yaml
-    from impact.session import build_session
-
-    spark = build_session(settings, "impact-visits")
-    try:
-        run_visits(spark, settings, args.start_date, end, args.run_id)
-    finally:
-        spark.stop()
-    return 0
+    return run_window_job("visits", "Pings -> officer visits to areas and rings.", argv, load_params, run_visits)
