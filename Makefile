@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test clean
+.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test bench clean
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
@@ -86,6 +86,11 @@ run: ingest ingest-public presence
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmark every stage on local Spark at N pings (default 1M); results in bench/results (docs/performance.md).
+# The raw world is generated once per size under .cache/bench. Extra flags: BENCH_ARGS="--spark-conf k=v ...".
+bench: setup
+	$(PY) -m impact.bench.run --pings $(or $(N),1000000) --out bench/results --work .cache/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(RAW) $(WAREHOUSE) spark-warehouse metastore_db derby.log .pytest_cache .hypothesis

@@ -1,0 +1,160 @@
+"""The benchmark runs end to end at a tiny size and reports what it promises (a benchmark, not a timed test:
+nothing here depends on how fast the machine is)."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from impact.bench.run import STAGES, parse_plan, plan_facts, plan_operators, size_label
+from impact.demo.bulk import generate_bulk, plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PLAN = """== Physical Plan ==
+AdaptiveSparkPlan (12)
++- == Final Plan ==
+   * Project (7)
+   +- Window (6)
+      +- * Sort (5)
+         +- AQEShuffleRead (4)
+            +- ShuffleQueryStage (3)
+               +- Exchange (2)
+                  +- BroadcastIndexJoin (1)
++- == Initial Plan ==
+   Project (11)
+   +- Window (10)
+      +- Sort (9)
+         +- Exchange (8)
+
+
+(1) BroadcastIndexJoin
+Arguments: ...
+"""
+
+
+def test_plan_facts_read_the_final_adaptive_plan():
+    ops = plan_operators(PLAN)
+    assert sorted(ops) == sorted(["AdaptiveSparkPlan", "Project", "Window", "Sort", "AQEShuffleRead", "ShuffleQueryStage", "Exchange", "BroadcastIndexJoin"])
+    facts = plan_facts(ops)
+    assert facts["shuffles"] == 1 and facts["sorts"] == 1 and facts["windows"] == 1
+    assert facts["join:BroadcastIndexJoin"] == 1
+
+
+CACHED = """== Physical Plan ==
+AdaptiveSparkPlan (12)
++- == Final Plan ==
+   TableCacheQueryStage (11), Statistics(sizeInBytes=122.6 MiB, rowCount=1.02E+6)
+   +- InMemoryTableScan (1)
+         +- InMemoryRelation (2)
+               +- AdaptiveSparkPlan (10)
+               +- == Final Plan ==
+                  Window (6)
+                  +- * Sort (5)
+                     +- ShuffleQueryStage (4), Statistics(sizeInBytes=477.7 MiB, rowCount=1.02E+6)
+                        +- Exchange (3)
+               +- == Initial Plan ==
+                  Window (9)
+                  +- Sort (8)
+                     +- Exchange (7)
++- == Initial Plan ==
+   InMemoryTableScan (1)
+      +- InMemoryRelation (2)
+            +- AdaptiveSparkPlan (10)
+
+"""
+
+
+def test_a_cached_frames_plan_is_kept_apart():
+    ops, cached = parse_plan(CACHED)
+    assert sorted(ops) == sorted(["AdaptiveSparkPlan", "TableCacheQueryStage", "InMemoryTableScan", "InMemoryRelation"])
+    assert len(cached) == 1 and plan_facts(list(cached[0]))["shuffles"] == 1 and plan_facts(list(cached[0]))["windows"] == 1
+
+
+def test_plan_sizes_force_days():
+    assert size_label(50_000_000) == "50M" and size_label(30_000) == "30k"
+    big = plan(50_000_000)
+    assert big.officers == 7_000 and big.days == 12 and 30 < big.cadence_mean_s < 300
+    small = plan(30_000)
+    assert small.days == 1 and small.officers < 7_000
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != "bulk.json":            # the manifest records how long it took
+            h.update(p.relative_to(folder).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_bulk_world_is_deterministic_and_shaped_like_the_contracts(tmp_path):
+    p = plan(20_000, seed=3, days=2)
+    one = generate_bulk(tmp_path / "one", p, None, workers=1)
+    generate_bulk(tmp_path / "two", p, None, workers=2)                 # parallel days, same bytes
+    assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
+    assert 18_000 < one["rows"]["airwave_pings"] < 22_000
+    sources = yaml.safe_load((ROOT / "conf" / "sources.yaml").read_text())["sources"]
+    for name, contract in sources.items():
+        if name.startswith("police_uk_"):
+            continue
+        files = sorted((tmp_path / "one").glob(contract["path"].replace("{date}", "*")))
+        assert files, name
+        raws = {r for c in contract["columns"] for r in (c["raw"] if isinstance(c["raw"], list) else [c["raw"]])}
+        declared = raws | set(contract.get("drop", []))
+        for f in files:
+            first = f.read_text().splitlines()[0]
+            if contract["format"] == "jsonl":
+                assert set(json.loads(first)) == {r.split(".")[0] for r in declared}, f.name
+            else:
+                assert set(next(csv.reader([first], delimiter=contract["csv"].get("sep", ",")))) == declared, f.name
+    for f in sorted((tmp_path / "one" / "airwave_pings").glob("*.csv")):      # one UTC day per file
+        times = [r["FixTimeUTC"] for r in csv.DictReader(f.open()) if r["FixTimeUTC"][:4] == "2026"]
+        assert times and all(t[:10].replace("-", "") == f.stem[-8:] for t in times)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_bench_at_a_tiny_size(tmp_path):
+    out, work = tmp_path / "results", tmp_path / "work"
+    subprocess.run([sys.executable, "-m", "impact.bench.run", "--pings", "30000", "--out", str(out), "--work", str(work),
+                    "--gen-workers", "1"], check=True, cwd=ROOT, timeout=1800)
+    result = json.loads((out / "bench-30k.json").read_text())
+
+    assert 25_000 < result["pings"] < 36_000
+    assert result["startup_s"] > 0
+    for name in STAGES:
+        stage = result["stages"][name]
+        assert stage["ok"], name
+        assert stage["wall_s"] > 0, name
+        assert stage["pings_per_s"] > 0, name
+        assert stage["plans"]["sql_executions"] > 0, name
+        assert isinstance(stage["plans"].get("shuffles", 0), int), name
+
+    totals = result["totals"]
+    assert totals["pipeline_pings_per_s"] > 0 and totals["assign_visits_presence_pings_per_s"] > 0
+    # the whole process tree: at least the JVM alone, and Python workers were seen (pandas UDFs in ingest)
+    assert totals["peak_memory_gib"] > 0
+    assert totals["peak_memory_gib"] >= totals["peak_jvm_rss_gib"] > 0
+    assert totals["peak_tree_rss_gib"] >= totals["peak_jvm_rss_gib"]
+    assert totals["peak_python_workers_rss_gib"] > 0
+    assert result["memory_samples"] > 10
+
+    # explain-plan facts: the area assignment is Sedona's broadcast index join, never a cartesian product
+    assert "BroadcastIndexJoin" in result["stages"]["assignment"]["plans"]["joins"]
+    assert "BroadcastIndexJoin" in result["stages"]["visits"]["plans"]["joins"]
+    for name in STAGES:
+        joins = result["stages"][name]["plans"]["joins"]
+        assert "CartesianProduct" not in joins and "BroadcastNestedLoopJoin" not in joins, (name, joins)
+    assert result["stages"]["visits"]["plans"]["shuffles"] > 0
+
+    assert {"assign_visits_presence_pings_per_s", "pipeline_pings_per_s", "peak_memory_gib", "force_day_wall_s"} <= set(result["verdicts"])
+    md = (out / "bench-30k.md").read_text()
+    assert "| ingest |" in md and "| visits |" in md and "| presence |" in md and "## Targets" in md
+    assert "30k" in (out / "summary.md").read_text()
+    assert json.loads((work / "raw-30k" / "_truth" / "bulk.json").read_text())["rows"]["airwave_pings"] == result["world"]["rows"]["airwave_pings"]
