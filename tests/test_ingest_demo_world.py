@@ -53,6 +53,11 @@ def test_every_force_source_ingests_and_accounts_for_every_row(ingested):
         assert r.validation_success is True, name
 
 
+def test_staging_folders_are_removed_after_each_source(ingested, demo):
+    staging = Path(demo.warehouse) / "_staging"
+    assert not staging.exists() or not any(staging.iterdir()), list(staging.iterdir())
+
+
 def test_dirty_rows_are_quarantined_not_dropped(ingested, demo):
     _, results = ingested
     quarantine = DeltaTable(demo.table_path("quarantine")).to_pandas()

@@ -79,3 +79,31 @@ def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame
     if not table_exists(spark, path):
         raise FileNotFoundError(f"table {table} not found at {path}: run the job that writes it first")
     return spark.read.format("delta").load(path)
+
+
+class Staged:
+    """An intermediate result written once to `<warehouse>/_staging/<name>` (Parquet) and read back.
+
+    For a frame that several actions read (counts, validation, two writes): a cache of billions of wide
+    rows does not fit in executor memory and spills with heavy GC, while Parquet is written once,
+    sequentially, and each later action reads only the columns it needs. The folder is removed on exit
+    (`_` folders are never tables: registration and discovery skip them).
+    """
+
+    def __init__(self, spark: SparkSession, settings: Settings, name: str):
+        self.spark = spark
+        self.path = f"{settings.warehouse.rstrip('/')}/_staging/{name}"
+
+    def write(self, df: DataFrame) -> DataFrame:
+        df.write.mode("overwrite").parquet(self.path)
+        return self.spark.read.parquet(self.path)
+
+    def __enter__(self) -> "Staged":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        jvm = self.spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(self.path)
+        fs = path.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        if fs.exists(path) and not fs.delete(path, True):
+            log.warning("could not remove staging folder %s", self.path)

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -26,7 +25,7 @@ from impact.ingest.contract import Contracts, SourceContract, load_contracts
 from impact.ingest.read import list_input_files, read_raw
 from impact.ingest.validate import ValidationFailed, validate_accepted
 from impact.schemas import table_schema
-from impact.tables import append_table, replace_predicate, write_table
+from impact.tables import Staged, append_table, replace_predicate, write_table
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +99,8 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
         max_future_hours=float(contracts.time_rules.get("max_future_hours", 24)),
         window=window,
     )
-    checked = conform(raw.df, contract, params).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
+    with Staged(spark, settings, f"{run_id}-{contract.name}") as staged:
+        checked = staged.write(conform(raw.df, contract, params))      # conformed once; each step reads it
         result.rows_read = raw.df.count()
         first_reason = F.coalesce(F.element_at(F.col(REASONS), 1), F.lit("accepted"))
         counts = {r["k"]: r["n"] for r in checked.groupBy(first_reason.alias("k")).agg(F.count("*").alias("n")).collect()}
@@ -128,8 +127,6 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
         bad = quarantined(checked, contract.name, run_id, result.started_at.replace(tzinfo=None))
         q_scope = replace_predicate({"source": contract.name}, "extract_date" if contract.daily else None, window)
         write_table(bad, settings, "quarantine", q_scope)
-    finally:
-        checked.unpersist()
     return result
 
 

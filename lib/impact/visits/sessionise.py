@@ -40,13 +40,22 @@ def _secs(a: Column, b: Column) -> Column:
     return b.cast("double") - a.cast("double")
 
 
+def _by_officer_in_time() -> Window:
+    """Per officer, in time order (`_t`, see clean_pings)."""
+    return Window.partitionBy("collar_number").orderBy("_t")
+
+
 def clean_pings(pings: DataFrame, params: VisitParams) -> tuple[DataFrame, DataFrame]:
     """(kept, removed): removed rows carry `reason` (duplicate_fix | speed_spike)."""
-    per_instant = Window.partitionBy("collar_number", "fix_at_utc").orderBy("issi", "easting", "northing")
-    ranked = pings.withColumn("_rank", F.row_number().over(per_instant))
-    unique = ranked.where(F.col("_rank") == 1).drop("_rank")
-    dupes = ranked.where(F.col("_rank") > 1).drop("_rank").withColumn("reason", F.lit("duplicate_fix"))
-    order = Window.partitionBy("collar_number").orderBy("fix_at_utc")
+    # One shuffle (by officer) and one sort (by time) serve every window of cleaning and segmenting: the
+    # duplicate check orders by (_t, issi, easting, northing), which also satisfies the (_t) order the
+    # later windows need, so Spark neither re-shuffles nor re-sorts the pings (docs/performance.md).
+    timed = pings.withColumn("_t", F.unix_micros("fix_at_utc"))
+    per_officer = Window.partitionBy("collar_number").orderBy("_t", "issi", "easting", "northing")
+    ranked = timed.withColumn("_dup", F.coalesce(F.lag("_t").over(per_officer) == F.col("_t"), F.lit(False)))
+    unique = ranked.where(~F.col("_dup")).drop("_dup")
+    dupes = ranked.where(F.col("_dup")).drop("_dup", "_t").withColumn("reason", F.lit("duplicate_fix"))
+    order = _by_officer_in_time()
 
     def speed(step):  # m/s between this fix and its neighbour `step` fixes away (-1 previous, +1 next)
         nb = F.lag if step < 0 else F.lead
@@ -59,14 +68,17 @@ def clean_pings(pings: DataFrame, params: VisitParams) -> tuple[DataFrame, DataF
     scored = unique.withColumns({"_in": speed(-1), "_out": speed(1)})
     spike = (F.col("_in") > params.max_speed_mps) & (F.col("_out").isNull() | (F.col("_out") > params.max_speed_mps))
     spike = F.coalesce(spike, F.lit(False))
-    kept = scored.where(~spike).drop("_in", "_out")
-    spikes = scored.where(spike).drop("_in", "_out").withColumn("reason", F.lit("speed_spike"))
+    kept = scored.where(~spike).drop("_in", "_out")                       # keeps _t for with_segments
+    spikes = scored.where(spike).drop("_in", "_out", "_t").withColumn("reason", F.lit("speed_spike"))
     return kept, dupes.unionByName(spikes)
 
 
 def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
-    """Add prev/next fix times, the segment (prev -> this fix) seconds and smoothed speed, and its mode."""
-    order = Window.partitionBy("collar_number").orderBy("fix_at_utc")
+    """Add prev/next fix times, the segment (prev -> this fix) seconds and smoothed speed, and its mode.
+    Every window is ordered by `_t` (microseconds since the epoch, added if absent) so one sort serves all."""
+    if "_t" not in pings.columns:
+        pings = pings.withColumn("_t", F.unix_micros("fix_at_utc"))
+    order = _by_officer_in_time()
     prev_t = F.lag("fix_at_utc").over(order)
     dist = F.sqrt((F.col("easting") - F.lag("easting").over(order)) ** 2 + (F.col("northing") - F.lag("northing").over(order)) ** 2)
     seg = (pings.withColumn("prev_fix_at_utc", prev_t)
@@ -81,22 +93,23 @@ def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
     median3 = F.when(b.isNull(), F.lead("seg_speed").over(order)).otherwise(a + b + c - F.greatest(a, b, c) - F.least(a, b, c))
     # displacement across every fix within +-speed_window_s: averages GPS jitter on dense traces (1-5 s);
     # on sparse ones (fewer than 3 fixes in the window) the median of three segments is used instead
-    epoch = F.col("fix_at_utc").cast("long")
-    near = Window.partitionBy("collar_number").orderBy(epoch).rangeBetween(-int(params.speed_window_s), int(params.speed_window_s))
-    span = F.max(epoch).over(near) - F.min(epoch).over(near)
+    micros = int(params.speed_window_s * 1_000_000)
+    near = Window.partitionBy("collar_number").orderBy("_t").rangeBetween(-micros, micros)
+    span = (F.max("_t").over(near) - F.min("_t").over(near)) / 1_000_000
     moved = F.sqrt((F.last("easting").over(near) - F.first("easting").over(near)) ** 2
                    + (F.last("northing").over(near) - F.first("northing").over(near)) ** 2)
     windowed = F.when((F.count("*").over(near) >= 3) & (span > 0), moved / span)
     # stop-and-go traffic crawls at walking pace between bursts: judge a fix by the fastest speed
     # reached within +-mode_window_s, which a walker never reaches and a vehicle almost always does
-    around = Window.partitionBy("collar_number").orderBy(epoch).rangeBetween(-int(params.mode_window_s), int(params.mode_window_s))
+    micros = int(params.mode_window_s * 1_000_000)
+    around = Window.partitionBy("collar_number").orderBy("_t").rangeBetween(-micros, micros)
     mode = (F.when(F.col("terminal_type") == "vehicle", "vehicle")
             .when(F.col("speed_peak").isNull(), "uncertain")
             .when(F.col("speed_peak") >= params.vehicle_min_mps, "vehicle")
             .when(F.col("speed_peak") <= params.foot_max_mps, "foot")
             .otherwise("uncertain"))
     seg = seg.withColumn("speed_smooth", F.coalesce(windowed, median3))
-    return seg.withColumn("speed_peak", F.max("speed_smooth").over(around)).withColumn("seg_mode", mode)
+    return seg.withColumn("speed_peak", F.max("speed_smooth").over(around)).withColumn("seg_mode", mode).drop("_t")
 
 
 def track_wkt(fixes: Column, tolerance_m: float) -> Column:
@@ -170,7 +183,8 @@ def with_posting(visits: DataFrame, postings: DataFrame) -> DataFrame:
     cond = ((F.col("collar_number") == F.col("_c")) & (F.col("visit_date") >= F.col("valid_from"))
             & (F.col("visit_date") <= F.coalesce(F.col("valid_to"), F.lit("9999-12-31").cast("date"))))
     joined = visits.join(p, cond, how="left")
-    latest = Window.partitionBy("visit_id").orderBy(F.col("valid_from").desc_nulls_last())
+    # partitioned by officer too: the visits are already distributed by officer, so no shuffle
+    latest = Window.partitionBy("collar_number", "visit_id").orderBy(F.col("valid_from").desc_nulls_last())
     picked = joined.withColumn("_r", F.row_number().over(latest)).where(F.col("_r") == 1)
     return picked.select(*visits.columns, *[F.coalesce(F.col(c), F.lit("unknown")).alias(c) for c in ("department", "npu", "role")])
 
