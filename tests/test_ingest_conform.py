@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from impact.ingest.conform import REASONS, ConformParams, accepted, conform, quarantined
+from impact.ingest.conform import RAW_JSON, REASONS, ConformParams, accepted, conform, quarantined
 from impact.ingest.contract import parse_contract
 from impact.ingest.read import CORRUPT, ROW_ID, SOURCE_FILE
 
@@ -102,6 +102,15 @@ def test_duplicates_exact_and_conflicting(spark):
     checked = conform(raw_frame(spark, [GOOD, same, conflicting]), PINGS, params())
     reasons = sorted(tuple(r[REASONS]) for r in checked.select(REASONS).collect())
     assert reasons == [(), ("duplicate_key",), ("duplicate_row",)]
+
+
+def test_a_resent_row_with_empty_fields_is_a_duplicate_row(spark):
+    sparse = GOOD[:5] + [None, None]                 # optional fields missing in both copies
+    checked = conform(raw_frame(spark, [sparse, list(sparse)]), PINGS, params())
+    rows = checked.select(REASONS, RAW_JSON).collect()
+    assert sorted(tuple(r[REASONS]) for r in rows) == [(), ("duplicate_row",)]
+    # the raw JSON is kept for the quarantined copy only
+    assert sorted((bool(r[REASONS]), r[RAW_JSON] is not None) for r in rows) == [(False, False), (True, True)]
 
 
 def test_malformed_row_is_quarantined_without_its_raw_text(spark):

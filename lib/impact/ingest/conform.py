@@ -25,7 +25,8 @@ from impact.spatial.bng import bng_to_wgs84, geometry_wkt_to_bng, wgs84_to_bng
 
 REASONS = "_reasons"
 CONTENT_HASH = "_content_hash"
-RAW_JSON = "_raw_json"
+RAW_JSON = "_raw_json"                 # the allow-listed raw columns as JSON, for quarantined rows only
+RAW_ROW = "_raw_row"
 EXTRACT_DATE = "_extract_date"
 TRUE_VALUES = ["true", "t", "yes", "y", "1"]
 FALSE_VALUES = ["false", "f", "no", "n", "0"]
@@ -173,12 +174,18 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
         if spec.required:
             reasons.append(_reason(value.isNull(), f"missing_required:{spec.name}"))
         typed[spec.name] = result
-    raw_json = F.when(F.col(CORRUPT).isNull(), F.to_json(F.struct(*[F.col(f"`{r}`").alias(r) for r in contract.raw_columns])))
-    content_hash = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(f"`{r}`"), F.lit("\u0000")) for r in contract.raw_columns]), 256)
+    # The raw row rides along as a struct: compared to tell a resent row from a key clash, and turned into
+    # JSON only for quarantined rows at the end (JSON and a hash of every row cost more than the rest of
+    # conforming at 10M pings: docs/performance.md). The hash is only built where a key is derived from it.
+    raw_row = F.struct(*[F.col(f"`{r}`").alias(r) for r in contract.raw_columns])
+    hashed = {}
+    if contract.derive_key:
+        hashed[CONTENT_HASH] = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(f"`{r}`"), F.lit("\u0000"))
+                                                             for r in contract.raw_columns]), 256)
     df = raw.select(
         *[expr.alias(name) for name, expr in typed.items()],
         F.col(CORRUPT), F.col(SOURCE_FILE), F.col(ROW_ID),
-        raw_json.alias(RAW_JSON), content_hash.alias(CONTENT_HASH),
+        raw_row.alias(RAW_ROW), *[expr.alias(name) for name, expr in hashed.items()],
         F.array(*reasons).alias(REASONS),
     )
 
@@ -233,13 +240,14 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
         clean = F.size(REASONS) == 0
         order = Window.partitionBy(clean, *contract.key).orderBy(SOURCE_FILE, ROW_ID)
         rank = F.row_number().over(order)
-        first_hash = F.first(CONTENT_HASH).over(order)
-        dup = F.when(clean & (rank > 1), F.when(F.col(CONTENT_HASH) == first_hash, "duplicate_row").otherwise("duplicate_key"))
+        same_row = F.col(RAW_ROW).eqNullSafe(F.first(RAW_ROW).over(order))
+        dup = F.when(clean & (rank > 1), F.when(same_row, "duplicate_row").otherwise("duplicate_key"))
         df = df.withColumn(REASONS, F.filter(F.concat(F.col(REASONS), F.array(dup)), lambda r: r.isNotNull()))
 
     keep = [c for c in schema.names if c in df.columns]
     missing = [F.lit(None).cast(c.type).alias(c.name) for c in schema.columns if c.name not in df.columns]
-    return df.select(*keep, *missing, REASONS, SOURCE_FILE, EXTRACT_DATE, RAW_JSON)
+    raw_json = F.when((F.size(REASONS) > 0) & F.col(CORRUPT).isNull(), F.to_json(RAW_ROW))
+    return df.select(*keep, *missing, REASONS, SOURCE_FILE, EXTRACT_DATE, raw_json.alias(RAW_JSON))
 
 
 def accepted(checked: DataFrame, table: str) -> DataFrame:
