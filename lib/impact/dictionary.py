@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from impact.schemas import Column, TableSchema, all_tables, table_schema
+from impact.schemas import TableSchema, all_tables, parse_schema, table_schema
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +34,6 @@ def mart_tables() -> tuple[str, ...]:
     from impact.presence.pipeline import MART_TABLES
 
     return tuple(MART_TABLES)
-
-
-def parse_schema(raw: dict) -> TableSchema:
-    """One parsed schema YAML -> TableSchema, read exactly as impact.schemas.table_schema reads it."""
-    return TableSchema(
-        table=raw["table"],
-        description=raw.get("description", "") or "",
-        partition_by=tuple(raw.get("partition_by") or ()),
-        columns=tuple(
-            Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("description", "") or "")
-            for c in raw["columns"]
-        ),
-    )
 
 
 def load_schemas(folder: Path | None = None) -> list[TableSchema]:

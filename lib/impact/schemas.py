@@ -53,13 +53,18 @@ def table_schema(table: str) -> TableSchema:
         text = resources.files("impact_schemas").joinpath(f"{table}.yaml").read_text()
     except FileNotFoundError as error:
         raise SchemaError(f"no schema for table {table!r} in schemas/") from error
-    raw = yaml.safe_load(text)
+    return parse_schema(yaml.safe_load(text))
+
+
+def parse_schema(raw: dict) -> TableSchema:
+    """One schema file's parsed YAML -> TableSchema (a missing description reads as empty)."""
     return TableSchema(
         table=raw["table"],
-        description=raw.get("description", ""),
+        description=raw.get("description", "") or "",
         partition_by=tuple(raw.get("partition_by") or ()),
         columns=tuple(
-            Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("description", "")) for c in raw["columns"]
+            Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("description", "") or "")
+            for c in raw["columns"]
         ),
     )
 
