@@ -28,6 +28,12 @@ def replace_predicate(equals: dict[str, object] | None = None, date_column: str 
     return " AND ".join(parts) or None
 
 
+def hadoop_path(spark: SparkSession, location: str):
+    """(Hadoop FileSystem, Path) for a location on any file system Spark can reach (file:, hdfs:, ...)."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
 def table_exists(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 
@@ -102,8 +108,6 @@ class Staged:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        jvm = self.spark.sparkContext._jvm
-        path = jvm.org.apache.hadoop.fs.Path(self.path)
-        fs = path.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        fs, path = hadoop_path(self.spark, self.path)
         if fs.exists(path) and not fs.delete(path, True):
             log.warning("could not remove staging folder %s", self.path)

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from impact.ingest.contract import SourceContract
+from impact.tables import hadoop_path
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,7 @@ def dates_between(start: date, end: date) -> list[date]:
 
 
 def _fs_glob(spark: SparkSession, pattern: str) -> list[str]:
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(pattern)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = hadoop_path(spark, pattern)
     statuses = fs.globStatus(path) or []
     return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
 
@@ -54,8 +53,7 @@ def _fs_glob(spark: SparkSession, pattern: str) -> list[str]:
 def _fs_first_line(spark: SparkSession, file: str) -> str | None:
     """First line of a file (None if the file is empty), read without a Spark job."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(file)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = hadoop_path(spark, file)
     stream = fs.open(path)
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))

@@ -18,6 +18,7 @@ from typing import Iterable, Mapping
 from pyspark.sql import SparkSession
 
 from impact.config import ConfigError, Settings
+from impact.tables import hadoop_path
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +129,9 @@ def _local_path(location: str | None) -> str | None:
     return location if "://" not in location else None
 
 
-def _hadoop_path(spark: SparkSession, location: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
-    return fs, path
-
-
 def _qualified(spark: SparkSession, location: str) -> str:
     """A location as the metastore stores it (scheme included, no trailing slash), for comparisons."""
-    fs, path = _hadoop_path(spark, location)
+    fs, path = hadoop_path(spark, location)
     return fs.makeQualified(path).toUri().toString().rstrip("/")
 
 
@@ -197,7 +191,7 @@ def register_tables(spark: SparkSession, database: str, tables: Mapping[str, str
 
 def find_delta_tables(spark: SparkSession, warehouse: str) -> dict[str, str]:
     """`name -> location` for each folder directly under the warehouse holding a `_delta_log` (`_*` skipped)."""
-    fs, root = _hadoop_path(spark, warehouse)
+    fs, root = hadoop_path(spark, warehouse)
     if not fs.exists(root):
         raise FileNotFoundError(f"warehouse {warehouse} not found")
     found = {}
