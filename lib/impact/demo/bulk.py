@@ -38,19 +38,17 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import shapely
 
-from impact.demo.generate import GRADES, OFFENCES, OUTCOMES, SEARCH_OBJECTS, _dirty, _wgs, _write_csv
-from impact.demo.simulate import CRIME_CATEGORIES, FOOT_MPS, OTHER_CATEGORIES, VEHICLE_MPS
+from impact.demo.generate import (GRADES, OFFENCES, OUTCOMES, SEARCH_OBJECTS, _dirty, _iso_offset, _local, _utc, _wgs,
+                                  _write_csv)
+from impact.demo.simulate import CRIME_CATEGORIES, FOOT_MPS, LONDON, OTHER_CATEGORIES, VEHICLE_MPS
 from impact.demo.world import BIRMINGHAM_BNG, build_areas, build_officers, postings_rows
 
 log = logging.getLogger(__name__)
 
-LONDON = ZoneInfo("Europe/London")
 FORCE_OFFICERS = 7_000
 FORCE_DAY_PINGS = 4_000_000            # about one force-day of Airwave fixes
 SHIFT_STARTS = (7, 14, 22)             # local early / late / night starts (10-hour shifts overlap at hand-over)
@@ -294,23 +292,13 @@ def _events(world: World, p: Plan, sim: dict[str, np.ndarray], shift_day: date, 
     return out
 
 
-def _ts(values) -> pd.DatetimeIndex:
-    return pd.to_datetime(np.asarray(values, dtype=float), unit="s", utc=True).round("s")
-
-
 def _write_events(out: Path, day: date, ev: dict[str, list], rng: np.random.Generator, dirty_rate: float,
                   counts: dict[str, int]) -> dict[str, int]:
     key = day.strftime("%Y%m%d")
     rows_written: dict[str, int] = {}
 
-    def local(ts, fmt):
-        return list(_ts(ts).tz_convert("Europe/London").strftime(fmt))
-
-    def iso_offset(ts):
-        return [v[:-2] + ":" + v[-2:] for v in _ts(ts).tz_convert("Europe/London").strftime("%Y-%m-%dT%H:%M:%S%z")]
-
     def iso_z(ts):
-        return list(_ts(ts).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return list(_utc(np.asarray(ts, dtype=float)).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     inc = ev["incidents"]
     oasis = [i for i in inc if i[0] == "OASIS"]
@@ -318,7 +306,7 @@ def _write_events(out: Path, day: date, ev: dict[str, list], rng: np.random.Gene
     if oasis:
         t = [i[2] for i in oasis]
         rows = [[i[1], d, tm, i[3], i[4], GRADES[i[5]], f"{i[6]:.0f}", f"{i[7]:.0f}", "Caller Name", "07700 900000", "Near the shops"]
-                for i, d, tm in zip(oasis, local(t, "%d/%m/%Y"), local(t, "%H:%M:%S"))]
+                for i, d, tm in zip(oasis, _local(t, "%d/%m/%Y"), _local(t, "%H:%M:%S"))]
         columns = ["LOG_NO", "LOG_DATE", "LOG_TIME", "OPEN_CODE", "CLOSE_CODE", "GRADE", "X_COORD", "Y_COORD", "CALLER_NAME", "CALLER_TEL", "LOCATION_TEXT"]
         _dirty(rows, columns, dirty_rate, rng, {"bad_time": ("LOG_TIME", "25:99:00"), "missing_key": ("LOG_NO", "")}, counts)
         _write_csv(out / "oasis_incidents" / f"OASIS_{key}.txt", columns, rows, "|")
@@ -331,7 +319,7 @@ def _write_events(out: Path, day: date, ev: dict[str, list], rng: np.random.Gene
             "finalClassification": {"code": str(i[4]), "description": str(i[4]).title()},
             "priority": f"P{i[5]}", "location": {"latitude": float(la), "longitude": float(lo)},
             "caller": {"name": "Caller Name", "phone": "07700 900000"}, "narrative": "free text"}, sort_keys=True)
-            for i, when, lo, la in zip(cw, iso_offset([i[2] for i in cw]), lon, lat)]
+            for i, when, lo, la in zip(cw, _iso_offset([i[2] for i in cw]), lon, lat)]
         path = out / "controlworks_incidents" / f"cw_{key}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
@@ -348,7 +336,7 @@ def _write_events(out: Path, day: date, ev: dict[str, list], rng: np.random.Gene
     if cr:
         fmt = "%d/%m/%Y %H:%M"
         rows = [[c[0], *OFFENCES[c[1]], f, to, rec, f"{c[5]:.0f}", f"{c[6]:.0f}", c[7], "Victim", "01/01/1980", "B1"]
-                for c, f, to, rec in zip(cr, local([c[2] for c in cr], fmt), local([c[3] for c in cr], fmt), local([c[4] for c in cr], fmt))]
+                for c, f, to, rec in zip(cr, _local([c[2] for c in cr], fmt), _local([c[3] for c in cr], fmt), _local([c[4] for c in cr], fmt))]
         columns = ["CrimeNumber", "HOCode", "HOClass", "OffenceDescription", "CommittedFrom", "CommittedTo", "RecordedDateTime",
                    "Easting", "Northing", "RecordingOfficer", "VictimSurname", "VictimDOB", "Beat"]
         _dirty(rows, columns, dirty_rate, rng, {"bad_time": ("RecordedDateTime", "32/13/2026 10:00"), "bad_number": ("Easting", "n/a")}, counts)
@@ -358,7 +346,7 @@ def _write_events(out: Path, day: date, ev: dict[str, list], rng: np.random.Gene
     if se:
         lon, lat = _wgs([s[2] + rng.normal(0, 10) for s in se], [s[3] + rng.normal(0, 10) for s in se])
         rows = []
-        for s, when, lo, la in zip(se, iso_offset([s[1] for s in se]), lon, lat):
+        for s, when, lo, la in zip(se, _iso_offset([s[1] for s in se]), lon, lat):
             legislation, obj = SEARCH_OBJECTS[int(rng.integers(len(SEARCH_OBJECTS)))]
             rows.append([s[0], "Person search", when, f"{la}", f"{lo}", "Male", "18-24", "Prefer not to say", "", legislation, obj,
                          str(rng.choice(OUTCOMES)), "False", "False", "False", "", s[4]])
@@ -372,7 +360,6 @@ def _write_events(out: Path, day: date, ev: dict[str, list], rng: np.random.Gene
 
 def write_day(out: Path, world: World, p: Plan, day_index: int) -> dict:
     """All raw files whose partition date is UTC day `start + day_index` (pings file written in blocks)."""
-    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     t_start = time.monotonic()
