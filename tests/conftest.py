@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"../shared/data not found at {SHARED_DATA}: public-data tests need it beside the repo")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def generate_world():
+    """`generate_world(raw, seed, officers, start, days) -> raw`: a demo world written by the real CLI
+    (`python -m impact.demo.generate`), as `make demo` does."""
+    return _generate_world
+
+
+def _generate_world(raw: Path, seed: int, officers: int, start: date, days: int) -> Path:
+    subprocess.run([sys.executable, "-m", "impact.demo.generate", "--out", str(raw), "--seed", str(seed),
+                    "--officers", str(officers), "--start", start.isoformat(), "--days", str(days)],
+                   check=True, cwd=ROOT)
+    return raw

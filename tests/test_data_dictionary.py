@@ -60,7 +60,7 @@ def test_every_table_and_column_appears():
             assert row[2] == ("yes" if column.nullable else "no")
             assert row[3].replace("\\", "") == " ".join(column.description.split()), f"{name}.{column.name}"
         for partition in schema.partition_by:
-            assert f"- Partitioned by: " in sections[name] and f"`{partition}`" in sections[name]
+            assert "- Partitioned by: " in sections[name] and f"`{partition}`" in sections[name]
 
 
 def test_marts_come_first_grouped():

@@ -24,11 +24,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def world(spark, settings, tmp_path_factory):
+def world(spark, settings, tmp_path_factory, generate_world):
     base = tmp_path_factory.mktemp("presence")
-    raw = base / "raw"
-    subprocess.run([sys.executable, "-m", "impact.demo.generate", "--out", str(raw), "--seed", "5",
-                    "--officers", "40", "--start", "2026-03-27", "--days", "4"], check=True, cwd=ROOT)
+    raw = generate_world(base / "raw", seed=5, officers=40, start=date(2026, 3, 27), days=4)
     local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"))
     results = run_ingest(spark, local, "force", (date(2026, 3, 27), date(2026, 3, 30)))
     assert not [r.source for r in results if r.status == "failed"]   # Oasis has no files after the cut-over

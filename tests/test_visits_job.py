@@ -1,10 +1,7 @@
 """The visits job end to end on a small demo world: truth within the dwell bounds, midnight and re-runs."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,18 +10,15 @@ from deltalake import DeltaTable
 from impact.ingest.pipeline import run_ingest
 from impact.visits.pipeline import run_visits
 
-ROOT = Path(__file__).resolve().parent.parent
 D1, D2 = date(2026, 3, 28), date(2026, 3, 29)          # the second day is the spring-forward day
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def world(spark, settings, tmp_path_factory):
+def world(spark, settings, tmp_path_factory, generate_world):
     base = tmp_path_factory.mktemp("visits")
-    raw = base / "raw"
-    subprocess.run([sys.executable, "-m", "impact.demo.generate", "--out", str(raw), "--seed", "11",
-                    "--officers", "30", "--start", "2026-03-27", "--days", "4"], check=True, cwd=ROOT)
+    raw = generate_world(base / "raw", seed=11, officers=30, start=date(2026, 3, 27), days=4)
     local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"))
     results = run_ingest(spark, local, "airwave_pings,officers,areas", (date(2026, 3, 27), date(2026, 3, 30)))
     assert all(r.status == "ok" for r in results)
