@@ -5,16 +5,17 @@ import argparse
 import logging
 import sys
 from datetime import date
-from typing import Callable
+from typing import Callable, Sequence
 
 from impact.config import Settings, load_settings
 
 
 def run_window_job(prog: str, description: str, argv: list[str] | None,
                    check_conf: Callable[[Settings], object],
-                   run: Callable[..., object]) -> int:
-    """Parse `--conf --start-date [--end-date] [--warehouse] [--master] [--run-id]`, check the job's config
-    before Spark starts, then `run(spark, settings, start, end, run_id)` in a session stopped afterwards."""
+                   run: Callable[..., object], extra_options: Sequence[tuple[str, str]] = ()) -> int:
+    """Parse `--conf --start-date [--end-date] [--warehouse] [--master] [--run-id]` (plus a job's own
+    string options `extra_options`: (flag, help)), check the job's config before Spark starts, then
+    `run(spark, settings, start, end, run_id, **extras)` in a session stopped afterwards."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--conf", help="environment config (default: $IMPACT_CONF or conf/local.yaml)")
     parser.add_argument("--start-date", type=date.fromisoformat, required=True, help="first UTC date owned")
@@ -22,6 +23,8 @@ def run_window_job(prog: str, description: str, argv: list[str] | None,
     parser.add_argument("--warehouse", help="override paths.warehouse")
     parser.add_argument("--master", help="override spark.master")
     parser.add_argument("--run-id", help="run id (default: generated)")
+    for flag, text in extra_options:
+        parser.add_argument(flag, help=text)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     end = args.end_date or args.start_date
     if end < args.start_date:
@@ -33,7 +36,8 @@ def run_window_job(prog: str, description: str, argv: list[str] | None,
 
     spark = build_session(settings, f"impact-{prog}")
     try:
-        run(spark, settings, args.start_date, end, args.run_id)
+        extras = {flag.lstrip("-").replace("-", "_"): None for flag, _ in extra_options}
+        run(spark, settings, args.start_date, end, args.run_id, **{k: getattr(args, k) for k in extras})
     finally:
         spark.stop()
     return 0

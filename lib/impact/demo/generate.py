@@ -84,10 +84,14 @@ def _write_csv(path: Path, columns: list[str], rows: list[list], sep: str = ",")
 
 
 def generate(out: Path, seed: int, n_officers: int, start: date, days: int, shared: Path | None,
-             designation: date, cutover: date, dirty_rate: float, effects: sim.Effects) -> dict:
+             designation: date, cutover: date, dirty_rate: float, effects: sim.Effects,
+             waves: int = 1, wave_days: int = 7) -> dict:
+    """Write the world into `out`; Impact Areas are designated in `waves` waves `wave_days` apart from
+    `designation` (see `designation_dates`). Returns the truth dict also written to _truth/truth.json."""
     rng = np.random.default_rng(seed)
     t0 = time.monotonic()
     areas = build_areas(rng, shared)
+    designated_from = designation_dates(areas, designation, waves, wave_days)
     everything = shapely.union_all([a.polygon_bng for a in areas])
     rings = [(a.polygon_bng.buffer(250).difference(everything), a.polygon_bng.buffer(500).difference(a.polygon_bng.buffer(250)).difference(everything))
              for a in areas]
@@ -96,7 +100,7 @@ def generate(out: Path, seed: int, n_officers: int, start: date, days: int, shar
 
     _write_csv(out / "areas" / "areas.csv", ["AreaCode", "AreaName", "AreaType", "DesignatedFrom", "WKT"], [
         [a.area_id, a.name, "Impact Area" if a.status == "impact" else "Comparison Area",
-         designation.isoformat() if a.status == "impact" else "",
+         designated_from[a.area_id].isoformat() if a.status == "impact" else "",
          shapely.to_wkt(shapely.transform(a.polygon_bng, lambda xy: np.column_stack(_wgs(xy[:, 0], xy[:, 1]))), rounding_precision=6)]
         for a in areas])
     _write_csv(out / "officers" / "postings.csv",
@@ -108,7 +112,8 @@ def generate(out: Path, seed: int, n_officers: int, start: date, days: int, shar
     truth_rows, counter, dirty_counts = [], [0], defaultdict(int)
     for d in range(days):
         day = start + timedelta(days=d)
-        designated = day >= designation
+        designated = [a for a in areas if a.status == "impact" and day >= designated_from[a.area_id]]
+        designated_ids = {a.area_id for a in designated}
         searches: list = []
         patrol_seconds = np.zeros(len(areas))
         all_seconds = np.zeros(len(areas))
@@ -149,7 +154,7 @@ def generate(out: Path, seed: int, n_officers: int, start: date, days: int, shar
         events["searches"].extend(searches)
         for i, a in enumerate(areas):
             truth_rows.append({"local_date": day.isoformat(), "area_id": a.area_id, "status": a.status,
-                               "designated": designated and a.status == "impact",
+                               "designated": a.area_id in designated_ids,
                                "patrol_officer_minutes": round(patrol_seconds[i] / 60, 2),
                                "all_officer_minutes": round(all_seconds[i] / 60, 2),
                                "crime_calls_in_area": int(call_truth["area_calls"][i]),
@@ -164,11 +169,22 @@ def generate(out: Path, seed: int, n_officers: int, start: date, days: int, shar
     pd.DataFrame(truth_rows).to_csv(out / "_truth" / "area_day_truth.csv", index=False)
     truth = {"seed": seed, "officers": n_officers, "start": start.isoformat(), "days": days,
              "designation_date": designation.isoformat(), "cutover_date": cutover.isoformat(),
+             "designation_waves": waves, "wave_days": wave_days,
+             "designated_from": {k: v.isoformat() for k, v in sorted(designated_from.items())},
              "effects": asdict(effects), "dirty_rate": dirty_rate, "dirty_rows": dict(sorted(dirty_counts.items())),
              "rows": counts, "areas_from": "birmingham_lsoa11" if shared and (shared / "boundaries").exists() else "synthetic"}
     (out / "_truth" / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
     log.info("demo world in %s: %s (%.1fs)", out, ", ".join(f"{k} {v}" for k, v in counts.items()), time.monotonic() - t0)
     return truth
+
+
+def designation_dates(areas, designation: date, waves: int, wave_days: int) -> dict[str, date]:
+    """Each Impact Area's designation date: the k-th Impact Area (in ranking order) joins wave k mod
+    `waves`, designated `designation + wave x wave_days` days (so waves alternate down the demand ranking)."""
+    if waves < 1 or wave_days < 1:
+        raise ValueError(f"waves ({waves}) and wave_days ({wave_days}) must be at least 1")
+    impact = [a for a in areas if a.status == "impact"]
+    return {a.area_id: designation + timedelta(days=(k % waves) * wave_days) for k, a in enumerate(impact)}
 
 
 def _write_pings(out: Path, pings_by_date, dirty_rate, rng, dirty_counts) -> dict[str, int]:
@@ -280,14 +296,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=21, help="number of days")
     parser.add_argument("--shared-data", type=Path, default=Path("../shared/data"),
                         help="public data folder (real LSOA polygons and crimes); synthetic areas when absent")
-    parser.add_argument("--designation", type=date.fromisoformat, default=date(2026, 3, 23), help="Impact Areas designated from")
+    parser.add_argument("--designation", type=date.fromisoformat, default=date(2026, 3, 23),
+                        help="first designation date (wave 1)")
+    parser.add_argument("--designation-waves", type=int, default=2,
+                        help="Impact Areas are designated in this many waves (alternating down the ranking)")
+    parser.add_argument("--wave-days", type=int, default=7, help="days between designation waves")
+    parser.add_argument("--effects", choices=["on", "off"], default="on",
+                        help="off: presence elasticity and displacement shares zero (docs/demo_world.md)")
     parser.add_argument("--cutover", type=date.fromisoformat, default=date(2026, 3, 26), help="Oasis -> ControlWorks cut-over day")
     parser.add_argument("--dirty-rate", type=float, default=0.002, help="share of rows corrupted per daily file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shared = args.shared_data if args.shared_data.exists() else None
     generate(args.out, args.seed, args.officers, args.start, args.days, shared, args.designation, args.cutover,
-             args.dirty_rate, sim.Effects())
+             args.dirty_rate, sim.Effects() if args.effects == "on" else sim.Effects.off(),
+             args.designation_waves, args.wave_days)
     return 0
 
 

@@ -36,6 +36,13 @@ class Effects:
     base_calls_per_area_day: float = 3.0    # crime-type calls/day in the busiest area with no presence
     directed_patrols_per_shift: float = 2.0  # extra visits to Impact Areas per patrol shift after designation
 
+    @classmethod
+    def off(cls) -> "Effects":
+        """Every planted effect of policing on crime zero (no presence elasticity, no displacement); the
+        treatment itself (directed patrols after designation) and the recording process (call-to-crime
+        share) stay, so the analysis sees more presence in Impact Areas and no change in crime."""
+        return cls(presence_elasticity=0.0, displaced_share_0_250=0.0, displaced_share_250_500=0.0)
+
 
 @dataclass
 class Track:
@@ -80,15 +87,16 @@ def shifts_for(officer_index: int, day: date) -> tuple[float, float] | None:
     return start.timestamp(), start.timestamp() + 8 * 3600
 
 
-def patrol_track(o: Officer, index: int, shift: tuple[float, float], areas: list[Area], designated: bool,
+def patrol_track(o: Officer, index: int, shift: tuple[float, float], areas: list[Area], designated: list[Area],
                  effects: Effects, rng: np.random.Generator, searches: list) -> Track:
-    """A foot patrol around the officer's beat area; after designation, directed visits to Impact Areas."""
+    """A foot patrol around the officer's beat area, with directed visits to the Impact Areas already
+    designated on the shift's day (`designated`; empty before the first wave)."""
     beat = areas[o.beat].polygon_bng
     cx, cy = beat.centroid.x, beat.centroid.y
     track = Track()
     track.add(shift[0], cx + rng.normal(0, 400), cy + rng.normal(0, 400), False)
-    impact = [a for a in areas if a.status == "impact"]
-    p_directed = effects.directed_patrols_per_shift / 16.0 if designated else 0.0
+    impact = list(designated)
+    p_directed = effects.directed_patrols_per_shift / 16.0 if impact else 0.0
     while track.t[-1] < shift[1]:
         roll = rng.random()
         if roll < p_directed:                                       # directed patrol: 10-16 minute dwell
