@@ -26,6 +26,9 @@ CORE_CONF: dict[str, str] = {
     "spark.kryo.registrator": "org.apache.sedona.core.serde.SedonaKryoRegistrator",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    # A CSV line with more or fewer fields than its header must reach ingest as a malformed row; with
+    # column pruning the parser tokenises only the selected columns and cannot tell (issue 9).
+    "spark.sql.csv.parser.columnPruning.enabled": "false",
 }
 
 
