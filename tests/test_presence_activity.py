@@ -8,7 +8,6 @@ import pytest
 from pyspark.sql import functions as F
 
 from impact.presence.activity import ActivityParams, activity_pieces, with_activity
-from impact.presence.events import HarmWeights, conformed_events
 from impact.presence.facts import presence_by_hour
 
 T = lambda hh, mm, ss=0: datetime(2026, 3, 20, hh, mm, ss)  # noqa: E731
@@ -104,39 +103,3 @@ def test_activity_is_split_exactly_across_hours(frames):
     for row in hourly.values():
         parts = row["responding_officer_minutes"] + row["patrolling_officer_minutes"] + row["transit_officer_minutes"]
         assert parts == pytest.approx(row["officer_minutes"])
-
-
-def test_harm_weights_table(tmp_path, spark):
-    path = tmp_path / "w.csv"
-    path.write_text("# comment\nkey_type,key,harm_weight,basis\noffence_class,Robbery,365,test\ncrime_type,Other crime,2,test\n")
-    weights = HarmWeights.load(path, default=1.0)
-    crimes = spark.createDataFrame(
-        [("c1", "connect", "Robbery", "Robbery of personal property"), ("c2", "police_uk", None, "Other crime"),
-         ("c3", "police_uk", None, "Shoplifting")],
-        "crime_ref string, source_system string, offence_class string, crime_type string")
-    crimes = crimes.withColumns({c: F.lit(None).cast(t) for c, t in [
-        ("committed_from_utc", "timestamp"), ("recorded_at_utc", "timestamp"), ("recorded_date", "date"),
-        ("offence_code", "string"), ("recording_officer", "string"), ("time_precision", "string"),
-        ("easting", "double"), ("northing", "double")]})
-    empty_inc = crimes.sparkSession.createDataFrame([], "incident_ref string, source_system string, opened_at_utc timestamp, "
-                                                        "opened_date date, opening_category string, priority_grade int, "
-                                                        "closing_category string, easting double, northing double")
-    empty_ss = crimes.sparkSession.createDataFrame([], "search_ref string, source_system string, searched_at_utc timestamp, "
-                                                       "searched_date date, object_of_search string, legislation string, "
-                                                       "outcome string, outcome_linked_to_object boolean, "
-                                                       "officer_collar string, easting double, northing double")
-    got = {r["event_ref"]: (r["harm_weight"], r["harm_weight_basis"])
-           for r in conformed_events(crimes, empty_inc, empty_ss, weights).collect()}
-    assert got == {"c1": (365.0, "offence_class"), "c2": (2.0, "crime_type"), "c3": (1.0, "default")}
-    bad = tmp_path / "bad.csv"
-    bad.write_text("key_type,key,harm_weight\nlsoa,X,1\n")
-    with pytest.raises(ValueError, match="key_type"):
-        HarmWeights.load(bad, default=1.0)
-
-
-def test_shipped_weights_load():
-    from pathlib import Path
-
-    weights = HarmWeights.load(Path(__file__).resolve().parent.parent / "conf" / "harm_weights.csv", 1.0)
-    assert weights.by_crime_type["anti-social behaviour"] == 0
-    assert weights.by_offence_class["robbery"] == 1 and weights.default == 1.0

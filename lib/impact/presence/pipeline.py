@@ -24,6 +24,7 @@ from impact.presence.calendar import date_dim, hour_dim
 from impact.presence.events import HarmWeights, conformed_events, events_in_zones
 from impact.presence.facts import intermittency_by_day, presence_by_hour
 from impact.presence.marts import area_day, dim_area, dim_officer, fact_visit, fact_visit_track
+from impact.runlog import logged_stage
 from impact.tables import read_table, replace_predicate, write_table
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def load_marts_conf(settings: Settings) -> tuple[ActivityParams, HarmWeights, di
     if unknown:
         raise ValueError(f"marts.yaml activity: unknown setting(s) {sorted(unknown)}")
     params = ActivityParams(**{k: float(v) for k, v in act.items()})
-    weights = HarmWeights.load(folder / raw.get("harm_weights", "harm_weights.csv"), float(raw.get("default_harm_weight", 1.0)))
+    weights = HarmWeights.from_conf(folder, raw)
     return params, weights, raw
 
 
@@ -50,6 +51,7 @@ def _between(df: DataFrame, column: str, lo: date, hi: date) -> DataFrame:
     return df.where(F.col(column).between(F.lit(lo), F.lit(hi)))
 
 
+@logged_stage("presence", "fact_visit")
 def run_presence(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None) -> dict:
     """Write every mart for the window; returns row counts per table."""
     params, weights, raw = load_marts_conf(settings)
