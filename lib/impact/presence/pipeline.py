@@ -24,7 +24,6 @@ from impact.presence.calendar import date_dim, hour_dim
 from impact.presence.events import HarmWeights, conformed_events, events_in_zones
 from impact.presence.facts import intermittency_by_day, presence_by_hour
 from impact.presence.marts import area_day, dim_area, dim_officer, fact_visit, fact_visit_track
-from impact.runlog import logged_stage
 from impact.tables import read_table, replace_predicate, write_table
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,6 @@ def _between(df: DataFrame, column: str, lo: date, hi: date) -> DataFrame:
     return df.where(F.col(column).between(F.lit(lo), F.lit(hi)))
 
 
-@logged_stage("presence", "fact_visit")
 def run_presence(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None) -> dict:
     """Write every mart for the window; returns row counts per table."""
     params, weights, raw = load_marts_conf(settings)
