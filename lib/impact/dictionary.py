@@ -102,8 +102,8 @@ when this file is stale.
 - Units are in the name or the description: `_s` seconds, `_minutes` minutes, `_m` metres, `_m2` square
   metres. Officer-minutes add up over officers; patrol-minutes (time with at least one officer present)
   do not.
-- The demo world is synthetic; harm weights in `conf/harm_weights.csv` are placeholders (all 1) until
-  the force loads real figures.
+- The demo world is synthetic. Harm weights are the Cambridge Crime Harm Index 2026 update (days of
+  custody; `conf/harm_weights.csv`, see docs/presence.md), replaceable by the force's own table.
 
 ## Time conventions
 
