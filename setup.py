@@ -26,6 +26,9 @@ setup(
         "pyshp>=2.3",
         "osgb>=1.2,<2",  # OSTN15 grid shifts (Ordnance Survey data) for WGS84 <-> BNG within 1 m
         "PyYAML>=6",
+        "scipy>=1.11",
+        "statsmodels>=0.14,<0.16",  # negative binomial panel models, GLM cross-checks (impact.analysis)
+        "pyfixest>=0.60,<0.61",  # Poisson fixed-effects models with clustered SEs (impact.analysis)
     ],
     extras_require={
         "test": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22", "PyHive[hive_pure_sasl]==0.7.0"],
