@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test bench clean
+.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test bench fingerprint clean
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
@@ -91,6 +91,12 @@ test: setup
 # The raw world is generated once per size under .cache/bench. Extra flags: BENCH_ARGS="--spark-conf k=v ...".
 bench: setup
 	$(PY) -m impact.bench.run --pings $(or $(N),1000000) --out bench/results --work .cache/bench $(BENCH_ARGS)
+
+# Fingerprint every Delta table of $(WAREHOUSE) (row counts + order-independent column hashes) into $(FP_OUT);
+# FP_COMPARE="a.json b.json" compares two instead (exit 1 if they differ). See lib/impact/fingerprint.py.
+FP_OUT ?= fingerprints.json
+fingerprint: setup
+	$(if $(FP_COMPARE),$(PY) -m impact.fingerprint --compare $(FP_COMPARE),$(PY) -m impact.fingerprint --conf $(CONF) --warehouse $(WAREHOUSE) --out $(FP_OUT) $(FP_ARGS))
 
 clean:
 	rm -rf $(RAW) $(WAREHOUSE) spark-warehouse metastore_db derby.log .pytest_cache .hypothesis
