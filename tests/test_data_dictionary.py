@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from impact import dictionary
 from impact.dictionary import DictionaryError, check_complete, generate, load_schemas, main, render
@@ -80,8 +81,59 @@ def test_every_mart_table_has_a_description():
         assert all(c.description.strip() for c in schema.columns), name
 
 
-def test_folder_loader_reads_like_impact_schemas():
-    assert load_schemas(ROOT / "schemas") == load_schemas() == [table_schema(t) for t in all_tables()]
+def _mismatches(text: str, folder: Path) -> list[str]:
+    """Differences between a dictionary's markdown and the schema YAML files of `folder`, read with plain
+    yaml (not impact.schemas): every table, and every column with its type, nullability and description."""
+    sections = _sections(text)
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        table = spec["table"]
+        if table not in sections:
+            out.append(f"{table}: no section")
+            continue
+        rows = {r[0].strip("`"): r for r in (_cells(line) for line in sections[table].splitlines()
+                                             if line.startswith("| `"))}
+        for column in spec["columns"]:
+            row = rows.pop(column["name"], None)
+            want = [f"`{column['name']}`", f"`{column['type']}`", "yes" if column.get("nullable", True) else "no",
+                    " ".join(str(column.get("description", "")).split())]
+            if row is None:
+                out.append(f"{table}.{column['name']}: missing")
+            elif [*row[:3], row[3].replace("\\", "")] != want:
+                out.append(f"{table}.{column['name']}: {row} != {want}")
+        out += [f"{table}.{name}: not in the schema" for name in rows]
+    out += [f"{name}: section without a schema" for name in
+            sorted(set(sections) - {yaml.safe_load(p.read_text())["table"] for p in folder.glob("*.yaml")})]
+    return out
+
+
+def test_dictionary_matches_every_schema_file():
+    """Parsed from the markdown against the YAML files read directly: every column, type and description."""
+    assert _mismatches(DICTIONARY.read_text(encoding="utf-8"), ROOT / "schemas") == []
+
+
+def test_an_altered_schema_changes_the_dictionary(tmp_path):
+    """Change one type, one description, drop one column and add one: the dictionary generated from the
+    altered folder differs in exactly those places, and the committed one no longer matches it."""
+    import shutil
+
+    folder = tmp_path / "schemas"
+    shutil.copytree(ROOT / "schemas", folder)
+    spec = yaml.safe_load((folder / "visits.yaml").read_text())
+    spec["columns"][0]["type"] = "bigint"
+    spec["columns"][1]["description"] = "Something else."
+    dropped = spec["columns"].pop(2)["name"]
+    spec["columns"].append({"name": "extra_m", "type": "double", "nullable": True, "description": "Extra."})
+    (folder / "visits.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    altered = generate(folder)
+    assert altered != DICTIONARY.read_text(encoding="utf-8")
+    assert _mismatches(altered, folder) == []
+    stale = _mismatches(DICTIONARY.read_text(encoding="utf-8"), folder)
+    first, second = spec["columns"][0]["name"], spec["columns"][1]["name"]
+    assert sorted(m.split(":")[0] for m in stale) == sorted(
+        [f"visits.{first}", f"visits.{second}", "visits.extra_m", f"visits.{dropped}"])
+    assert load_schemas(folder) != load_schemas(ROOT / "schemas")
 
 
 def test_output_is_deterministic():
