@@ -261,7 +261,8 @@ def staggered_did(
        ratio; for e < 0 a placebo: the parallel-trends check, expected near 0). ``overall``: the same
        over all treated unit-periods with 0 <= e <= post.
     Standard errors: cluster bootstrap over units (``n_boot`` resamples, treated and never-treated
-    units resampled separately; ``seed`` fixes them); CIs are Wald intervals with the bootstrap SE.
+    units resampled separately; ``seed`` fixes them), times sqrt(G/(G-1)) with G the smaller of the
+    treated and never-treated unit counts; CIs and p-values use Student t with G-1 df (few clusters).
 
     ``first_treated`` holds each unit's first treated ``time`` value (NaN/None when never treated); it
     must be one of the panel's time values and constant within a unit. Time values may be ints or
@@ -278,7 +279,7 @@ def staggered_did(
         raise ValueError("pre must be >= 1 and post >= 0")
     if n_boot < 20:
         raise ValueError("n_boot must be >= 20 for a usable bootstrap standard error")
-    z = _z(confidence)
+    _z(confidence)  # validates the level
     _require_columns(panel, [outcome, unit, time, first_treated])
     _require_complete(panel, [outcome, unit, time])
     if family == "poisson":
@@ -362,19 +363,23 @@ def staggered_did(
         rows = np.concatenate([unit_rows[u] for u in picks])
         codes = np.repeat(np.arange(len(picks)), [len(unit_rows[u]) for u in picks])
         boots[b] = estimate(rows, codes, len(picks))
-    se = np.nanstd(boots, axis=0, ddof=1)
+    # small-cluster adjustment: CRV1-style factor G/(G-1) on the bootstrap variance and Student t
+    # critical values with G-1 df, G = the smaller of the treated and never-treated unit counts
+    g = min(len(treated_units), len(control_units))
+    se = np.nanstd(boots, axis=0, ddof=1) * (np.sqrt(g / (g - 1)) if g > 1 else np.nan)
+    crit = float(stats.t.ppf(0.5 + confidence / 2, df=max(g - 1, 1)))
 
     kind = "Poisson" if family == "poisson" else "Linear"
     method = (
         f"{kind} imputation DiD (Borusyak-Jaravel-Spiess 2024 / Wooldridge 2023): {unit}+{time} effects "
         f"fitted by {'Poisson ML' if family == 'poisson' else 'least squares'} on never-treated units and "
         f"periods before e={-pre}; "
-        f"cluster bootstrap by {unit} (B={n_boot}, seed={seed})"
+        f"cluster bootstrap by {unit} (B={n_boot}, seed={seed}), t({g - 1}) intervals"
     )
     rows = []
     for k, b, s in zip(keys, point, se):
-        lo, hi = b - z * s, b + z * s
-        p = float(2 * stats.norm.sf(abs(b / s))) if np.isfinite(s) and s > 0 and np.isfinite(b) else np.nan
+        lo, hi = b - crit * s, b + crit * s
+        p = float(2 * stats.t.sf(abs(b / s), df=max(g - 1, 1))) if np.isfinite(s) and s > 0 and np.isfinite(b) else np.nan
         rows.append(
             {
                 "event_time": pd.NA if k == "overall" else k, "term": "overall" if k == "overall" else f"event_{k}",
