@@ -103,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_code_for(error: BaseException | None) -> int:
+    """The process exit code for a run that raised `error` (None: success). See the module docstring."""
+    from impact.config import ConfigError
+    from impact.ops.maintain import UnsafeRetention
+    from impact.ops.stages import QualityGateFailed, SourceFailed
+
+    if error is None:
+        return EXIT_OK
+    if isinstance(error, QualityGateFailed):
+        return EXIT_GATE
+    if isinstance(error, SourceFailed):
+        return EXIT_SOURCE
+    if isinstance(error, (PlanError, ConfigError, UnsafeRetention)):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
 def new_run_id(command: str) -> str:
     return f"impact-{command}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -216,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             check_retention(retain, mconf, args.unsafe_retention)
         else:
             stages, plan = _plan(args)
-    except (PlanError, ConfigError, ValueError) as error:
+    except (PlanError, ConfigError, ValueError) as error:   # UnsafeRetention is a ValueError
         log.error("%s", error)
         return EXIT_USAGE
     run_id = args.run_id or new_run_id(args.command)
@@ -242,15 +259,12 @@ def main(argv: list[str] | None = None) -> int:
                                                stages, run_id, args.source, args.fresh, argv, steps)
             else:
                 execute_stages(spark, settings, plan, run_id, args.source, argv, steps)
-        except SourceFailed as error:
+        except (SourceFailed, QualityGateFailed) as error:
             log.error("%s", error)
-            code = EXIT_SOURCE
-        except QualityGateFailed as error:
-            log.error("%s", error)
-            code = EXIT_GATE
+            code = exit_code_for(error)
         except Exception as error:  # noqa: BLE001 - reported with its traceback, then exit 1
             log.exception("run %s failed: %s", run_id, error)
-            code = EXIT_ERROR
+            code = exit_code_for(error)
         summary.update(status="ok" if code == EXIT_OK else "failed", exit_code=code,
                        finished_at_utc=now_utc().isoformat(), stages=[s.as_json() for s in steps])
         try:

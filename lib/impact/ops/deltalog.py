@@ -25,6 +25,7 @@ class Commit:
     operation: str
     rows_written: int
     user_metadata: str | None
+    metrics: dict[str, str]
 
 
 def table_folders(spark: SparkSession, warehouse: str) -> dict[str, str]:
@@ -72,7 +73,7 @@ def read_commit(spark: SparkSession, folder: str, table: str, version: int) -> C
             info = action["commitInfo"]
     metrics = info.get("operationMetrics") or {}
     return Commit(table, version, str(info.get("operation", "")), int(metrics.get("numOutputRows", 0) or 0),
-                  info.get("userMetadata"))
+                  info.get("userMetadata"), {str(k): str(v) for k, v in metrics.items()})
 
 
 def commits_since(spark: SparkSession, warehouse: str, before: dict[str, int]) -> list[Commit]:

@@ -118,10 +118,10 @@ def maintain(spark: SparkSession, settings: Settings, conf: MaintenanceConf, ret
                 cutoff = as_of - timedelta(days=days)
                 before = deltalog.latest_version(spark, folder)
                 table.delete(F.col(column) < F.lit(cutoff))
-                commit = deltalog.read_commit(spark, folder, name, deltalog.latest_version(spark, folder)) \
-                    if deltalog.latest_version(spark, folder) > before else None
+                after = deltalog.latest_version(spark, folder)
+                commit = deltalog.read_commit(spark, folder, name, after) if after > before else None
                 entry["expired_before"] = cutoff.isoformat()
-                entry["rows_deleted"] = int((commit and _deleted_rows(spark, folder, commit.version)) or 0)
+                entry["rows_deleted"] = int(commit.metrics.get("numDeletedRows", 0)) if commit else 0
             if conf.optimize:
                 table.optimize().executeCompaction()
             table.vacuum(retain_hours)
@@ -136,11 +136,3 @@ def maintain(spark: SparkSession, settings: Settings, conf: MaintenanceConf, ret
         spark.conf.set(RETENTION_CHECK_CONF, check_before)
     return report
 
-
-def _deleted_rows(spark: SparkSession, folder: str, version: int) -> int:
-    """`numDeletedRows` of a DELETE commit (0 when a whole-partition delete reports none)."""
-    from delta.tables import DeltaTable
-
-    rows = DeltaTable.forPath(spark, folder).history().where(F.col("version") == version).select("operationMetrics").first()
-    metrics = (rows and rows["operationMetrics"]) or {}
-    return int(metrics.get("numDeletedRows", 0) or 0)
