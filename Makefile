@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test bench fingerprint clean
+.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test bench fingerprint clean package maintain
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
@@ -28,6 +28,8 @@ help:
 	@echo "make demo  - (re)generate the demo world into $(RAW)"
 	@echo "make serve - serve the registered tables over HiveServer2 on 127.0.0.1:$(PORT) (Qlik ODBC)"
 	@echo "make dictionary - regenerate docs/data_dictionary.md from schemas/"
+	@echo "make package - wheel, packed venv, jars and cluster conf in dist/ for spark-submit (README: Operations)"
+	@echo "make maintain - expire, compact and VACUUM the warehouse tables (maintenance: in the config)"
 	@echo "make clean - remove generated data, tables and caches (keeps the venv and jars)"
 
 $(VENV)/.installed: setup.py constraints.txt
@@ -97,6 +99,16 @@ bench: setup
 FP_OUT ?= fingerprints.json
 fingerprint: setup
 	$(if $(FP_COMPARE),$(PY) -m impact.fingerprint --compare $(FP_COMPARE),$(PY) -m impact.fingerprint --conf $(CONF) --warehouse $(WAREHOUSE) --out $(FP_OUT) $(FP_ARGS))
+
+# Build dist/ for spark-submit on YARN: wheel, packed virtualenv (venv-pack), jars, cluster conf, Oozie and
+# Airflow files (README "Operations")
+package: setup
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,package]"
+	bash deploy/package.sh $(abspath $(PY))
+
+# Expire old rows, compact small files and VACUUM old versions (maintenance: in $(CONF)); RETAIN_HOURS= overrides
+maintain: setup
+	$(PY) -m impact.runner maintain --conf $(CONF) --warehouse $(WAREHOUSE) $(if $(RETAIN_HOURS),--retain-hours $(RETAIN_HOURS))
 
 clean:
 	rm -rf $(RAW) $(WAREHOUSE) spark-warehouse metastore_db derby.log .pytest_cache .hypothesis
