@@ -51,6 +51,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-root", help="override paths.raw_root")
     parser.add_argument("--master", help="override spark.master")
     parser.add_argument("--run-id", help="run id written to every Delta commit and row (default: generated)")
+    parser.add_argument("--no-validate", action="store_true", help="skip the Great Expectations checks of ingest")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,8 +193,11 @@ def backfill(spark, settings, start: date, end: date, chunk_days: int, stages: t
 def _settings(args: argparse.Namespace):
     from impact.config import load_settings
 
-    return load_settings(args.conf).with_overrides(warehouse=args.warehouse, raw_root=args.raw_root,
-                                                   spark_master=args.master)
+    settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, raw_root=args.raw_root,
+                                                       spark_master=args.master)
+    if args.no_validate:
+        settings = settings.with_overrides(ingest={**settings.ingest, "great_expectations": False})
+    return settings
 
 
 def _plan(args: argparse.Namespace):
