@@ -46,7 +46,7 @@ IMPOSSIBLE_WALK_MPS = 7.0                        # no one walks (or jogs for lon
 IMPOSSIBLE_WINDOW_S = 30.0
 SEED = 13
 SCHEMA = ("collar_number string, fix_at_utc timestamp, easting double, northing double, terminal_type string, "
-          "trace string, label string, excluded string")
+          "trace string, label string, excluded string, cadence string")
 
 
 def _project(lon: list[float], lat: list[float], epsg: int) -> tuple[list[float], list[float]]:
@@ -134,7 +134,11 @@ def bus_rows(path: Path, cadence: str | None = None) -> list[tuple]:
     x, y = _project([f[0] for f in fixes], [f[1] for f in fixes], 32630)              # UTM 30N (Liverpool)
     rows = sorted({(v, t): (f"bus-{v}", t, e, n, "unknown", "bus", "bus", None)
                    for (_, _, t, v), e, n in zip(fixes, x, y)}.values(), key=lambda r: (r[0], r[1]))
-    return _thin(rows, cadence, random.Random(f"{SEED}-bus-{cadence}")) if cadence else rows
+    if not cadence:
+        return rows
+    rng = random.Random(f"{SEED}-bus-{cadence}")
+    vehicles = sorted({r[0] for r in rows})
+    return [kept for v in vehicles for kept in _thin([r for r in rows if r[0] == v], cadence, rng)]   # per vehicle
 
 
 def scored_fixes(spark: SparkSession, rows: list[tuple], params: VisitParams) -> DataFrame:
@@ -145,46 +149,52 @@ def scored_fixes(spark: SparkSession, rows: list[tuple], params: VisitParams) ->
     segs = with_segments(kept, params)
     members = segs.withColumns({
         "zone_id": F.concat_ws("_", F.floor(F.col("easting") / CELL_M), F.floor(F.col("northing") / CELL_M)),
-        "area_id": F.lit("grid"), "zone_type": F.lit("area"), "area_status": F.lit("impact")})
+        "area_id": F.lit("grid"), "zone_type": F.lit("area"), "area_status": F.lit("impact")}).localCheckpoint()
     visits = sessionise(members, params).select(
         "collar_number", "zone_id", "first_fix_at_utc", "last_fix_at_utc", F.col("mode").alias("visit_mode"))
     m, v = members.alias("m"), visits.alias("v")
     joined = m.join(v, (F.col("m.collar_number") == F.col("v.collar_number")) & (F.col("m.zone_id") == F.col("v.zone_id"))
                     & F.col("m.fix_at_utc").between(F.col("v.first_fix_at_utc"), F.col("v.last_fix_at_utc")), how="left")
     seconds = F.when(F.col("m.seg_s") <= params.max_gap_s, F.col("m.seg_s")).otherwise(F.lit(0.0))
-    return joined.select("m.trace", "m.label", "m.excluded", F.coalesce(seconds, F.lit(0.0)).alias("seconds"),
+    return joined.select("m.trace", "m.cadence", "m.label", "m.excluded", F.coalesce(seconds, F.lit(0.0)).alias("seconds"),
                          F.col("m.seg_mode").alias("fix_mode"), "visit_mode")
 
 
 def accuracy_table(fixes: DataFrame) -> list[dict]:
-    """Per trace and label: labelled seconds and fixes, and the share of each called foot / vehicle /
-    uncertain, by time and by fix, at fix and visit level; plus excluded fix counts per trace."""
-    called = []
+    """Per trace, cadence and label: labelled seconds and fixes, and the share of each called foot /
+    vehicle / uncertain, by time (`{level}_{mode}_time`) and by fix (`{level}_{mode}_fixes`), at fix and
+    visit level; `excluded` counts the fixes left out of scoring, by reason. One Spark action."""
+    sums = []
     for level in ("fix", "visit"):
         col = F.col(f"{level}_mode")
         for m in ("foot", "vehicle", "uncertain"):
-            called.append(F.sum(F.when(col == m, F.col("seconds")).otherwise(0.0)).alias(f"{level}_{m}_s"))
-            called.append(F.sum(F.when(col == m, 1).otherwise(0)).alias(f"{level}_{m}_n"))
-    table = (fixes.where(F.col("label").isNotNull()).groupBy("trace", "label")
-             .agg(F.sum("seconds").alias("seconds"), F.count("*").alias("fixes"), *called).collect())
-    excluded = {(r["trace"], r["excluded"]): r["n"] for r in fixes.where(F.col("excluded").isNotNull())
-                .groupBy("trace", "excluded").agg(F.count("*").alias("n")).collect()}
+            sums.append(F.sum(F.when(col == m, F.col("seconds")).otherwise(0.0)).alias(f"{level}_{m}_s"))
+            sums.append(F.sum(F.when(col == m, 1).otherwise(0)).alias(f"{level}_{m}_n"))
+    label = F.coalesce(F.col("label"), F.concat(F.lit("excluded:"), F.col("excluded")))
+    grouped = (fixes.where(F.col("label").isNotNull() | F.col("excluded").isNotNull())
+               .groupBy("trace", "cadence", label.alias("label"))
+               .agg(F.sum("seconds").alias("seconds"), F.count("*").alias("fixes"), *sums).collect())
+    excluded: dict[tuple, dict] = {}
     out = []
-    for r in table:
+    for r in grouped:
         d = r.asDict()
+        if d["label"].startswith("excluded:"):
+            excluded.setdefault((d["trace"], d["cadence"]), {})[d["label"][9:]] = d["fixes"]
+            continue
         for level in ("fix", "visit"):
             for m in ("foot", "vehicle", "uncertain"):
                 d[f"{level}_{m}_time"] = d[f"{level}_{m}_s"] / d["seconds"] if d["seconds"] else float("nan")
                 d[f"{level}_{m}_fixes"] = d[f"{level}_{m}_n"] / d["fixes"]
-        d["excluded"] = {k[1]: n for k, n in excluded.items() if k[0] == r["trace"]}
         out.append(d)
-    return out
+    for d in out:
+        d["excluded"] = excluded.get((d["trace"], d["cadence"]), {})
+    return sorted(out, key=lambda d: (d["trace"], d["cadence"], d["label"]))
 
 
-def pooled(table: list[dict], traces: tuple[str, ...], mode: str, level: str) -> dict[str, float]:
-    """Share of the scored labels of `mode` (foot or vehicle) pooled over `traces` called foot /
-    vehicle / uncertain at `level`, by time (`*_time`) and by fix (`*_fixes`)."""
-    rows = [r for r in table if r["trace"] in traces and SCORED.get(r["label"]) == mode]
+def pooled(table: list[dict], traces: tuple[str, ...], cadence: str, mode: str, level: str) -> dict[str, float]:
+    """Share of the scored labels of `mode` (foot or vehicle) pooled over `traces` at `cadence` called
+    foot / vehicle / uncertain at `level`, by time (`*_time`) and by fix (`*_fixes`)."""
+    rows = [r for r in table if r["trace"] in traces and r["cadence"] == cadence and SCORED.get(r["label"]) == mode]
     secs, n = sum(r["seconds"] for r in rows), sum(r["fixes"] for r in rows)
     return {**{f"{m}_time": sum(r[f"{level}_{m}_s"] for r in rows) / secs for m in ("foot", "vehicle", "uncertain")},
             **{f"{m}_fixes": sum(r[f"{level}_{m}_n"] for r in rows) / n for m in ("foot", "vehicle", "uncertain")},
@@ -192,7 +202,17 @@ def pooled(table: list[dict], traces: tuple[str, ...], mode: str, level: str) ->
 
 
 def load_rows(shared: Path, trace: str, cadence: str) -> list[tuple]:
-    """Rows of one trace (a GeoLife user id or `bus`) at one cadence, from the shared data folder."""
+    """Rows (SCHEMA) of one trace (a GeoLife user id or `bus`) at one cadence, from the shared data
+    folder; the pseudo-officer carries the cadence so several cadences can run in one DataFrame."""
     if trace == "bus":
-        return bus_rows(shared / "gps" / "bods_liverpool_route14_outbound.csv", cadence)
-    return geolife_rows(shared / "gps" / "geolife_labelled" / trace, cadence)
+        rows = bus_rows(shared / "gps" / "bods_liverpool_route14_outbound.csv", cadence)
+    else:
+        rows = geolife_rows(shared / "gps" / "geolife_labelled" / trace, cadence)
+    return [(f"{r[0]}@{cadence}", *r[1:], cadence) for r in rows]
+
+
+def evaluate(spark: SparkSession, shared: Path, traces: tuple[str, ...], params: VisitParams,
+             cadences: tuple[str, ...] = CADENCES) -> list[dict]:
+    """The accuracy table of `traces` at every cadence, computed in one Spark job."""
+    rows = [r for t in traces for c in cadences for r in load_rows(shared, t, c)]
+    return accuracy_table(scored_fixes(spark, rows, params))

@@ -4,8 +4,9 @@
    `duplicate_fix`), and fixes implying a speed above `max_speed_mps` from the officer's previous fix
    are `speed_spike`. Removed fixes come back with a reason: kept + removed = input.
 2. `with_segments`: per officer in time order, the previous / next fix and a smoothed speed for the
-   segment ending at each fix (median of three consecutive segment speeds); segment mode foot / vehicle /
-   uncertain from thresholds, vehicle-mounted terminal => vehicle.
+   segment ending at each fix; the trace is cut into fast / slow runs, smoothed across runs (stops in
+   traffic, GPS jumps, waits in the vehicle) and each fix takes its run's mode foot / vehicle /
+   uncertain; vehicle-mounted terminal => vehicle.
 3. `sessionise`: zone memberships (from spatial.assign) become visits. A fix continues the officer's
    visit to a zone when the officer's previous fix (overall, not just in this zone) was in the same zone
    and at most `max_gap_s` earlier. So a visit ends when the officer leaves, enters another zone of
@@ -28,11 +29,15 @@ from pyspark.sql import functions as F
 class VisitParams:
     max_gap_s: float = 600.0          # 2x the slowest regular cadence (300 s): one missed fix is tolerated
     max_speed_mps: float = 70.0       # ~155 mph: faster than any police vehicle in a city -> GPS error
-    foot_max_mps: float = 2.5         # brisk walk / jog upper bound
-    vehicle_min_mps: float = 4.5      # above running pace, below most urban driving
+    foot_max_mps: float = 2.5         # a slow segment whose mean speed is above this (cycling pace) is uncertain
+    vehicle_min_mps: float = 3.0      # a fix moving at least this fast (smoothed) is in a motorised segment
     mode_majority: float = 0.5        # a visit's mode needs more than this share of its time
     speed_window_s: float = 120.0     # speed = displacement across fixes within +-this (cadence-independent)
-    mode_window_s: float = 300.0      # a fix is vehicle if the speed reaches vehicle_min within +-this
+    stop_max_s: float = 600.0         # a slow segment at most this long between motorised ones is a stop in traffic
+    ride_min_s: float = 120.0         # a motorised segment shorter than this next to slow ones is a GPS jump or a sprint
+    still_max_mps: float = 0.3        # a fix slower than this is standing still
+    still_share: float = 0.7          # a slow segment standing still this share of its time between two rides ...
+    park_max_s: float = 3600.0        # ... and at most this long is a wait in the vehicle (parked, queuing)
     track_tolerance_m: float = 10.0   # Douglas-Peucker tolerance of the simplified track drawn on the map
 
 
@@ -73,9 +78,42 @@ def clean_pings(pings: DataFrame, params: VisitParams) -> tuple[DataFrame, DataF
     return kept, dupes.unionByName(spikes)
 
 
+def _runs(df: DataFrame, flag: str, prefix: str, order_by: list[str], extra: dict[str, Column] | None = None) -> DataFrame:
+    """Maximal runs of equal boolean `flag` per officer, broken at silences (`_brk`). Adds `{prefix}_id`, and
+    per run `{prefix}_s` (seconds, sum of `_w`), `{prefix}_in` / `{prefix}_out` (the run opens / closes a
+    piece between silences, so it has no neighbour on that side) and any `extra` sums over the run.
+    The run windows are partitioned by officer and run and ordered by `_t`, so the rows come out sorted
+    by (officer, run, time): the next pass orders by `[run, _t]` and needs no re-sort."""
+    order = Window.partitionBy("collar_number").orderBy(*order_by)
+    starts = F.col("_brk") | F.coalesce(F.col(flag) != F.lag(flag).over(order), F.lit(True))
+    df = df.withColumn("_rs", starts)
+    df = df.withColumns({
+        f"{prefix}_id": F.sum(F.col("_rs").cast("long")).over(order.rowsBetween(Window.unboundedPreceding, 0)),
+        "_last": F.coalesce(F.lead("_rs").over(order), F.lit(True)),
+        "_nb": F.coalesce(F.lead("_brk").over(order), F.lit(True))})
+    run = Window.partitionBy("collar_number", f"{prefix}_id").orderBy("_t").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    cols = {f"{prefix}_s": F.sum("_w").over(run),
+            f"{prefix}_in": F.max(F.when(F.col("_rs"), F.col("_brk"))).over(run),
+            f"{prefix}_out": F.max(F.when(F.col("_last"), F.col("_nb"))).over(run)}
+    cols.update({k: F.sum(v).over(run) for k, v in (extra or {}).items()})
+    return df.withColumns(cols).drop("_rs", "_last", "_nb")
+
+
 def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
-    """Add prev/next fix times, the segment (prev -> this fix) seconds and smoothed speed, and its mode.
-    Every window is ordered by `_t` (microseconds since the epoch, added if absent) so one sort serves all."""
+    """Add prev/next fix times, the segment (prev -> this fix) seconds (`seg_s`), smoothed speed (m/s)
+    and the fix's mode `seg_mode` (foot / vehicle / uncertain), classified by segment, not by fix:
+
+    1. speed: displacement across the fixes within +-speed_window_s (median of three segments when sparse);
+    2. each fix is fast (>= vehicle_min_mps) or slow; the trace is cut into runs of equal kind, broken
+       at silences over max_gap_s;
+    3. smoothing: a slow run of at most stop_max_s between fast ones is a stop in traffic (fast); then a
+       fast run shorter than ride_min_s beside slow ones is a GPS jump or a sprint (slow);
+    4. fast runs are vehicle; a slow run between two rides that stands still (< still_max_mps) for at
+       least still_share of its time and lasts at most park_max_s is a wait in the vehicle; a slow run
+       averaging over foot_max_mps is uncertain (cycling pace); other slow runs are foot. A fix with no
+       speed is uncertain; a vehicle-mounted terminal is always vehicle.
+
+    Window functions only (per officer, in time order; the run windows add local sorts, no shuffle)."""
     if "_t" not in pings.columns:
         pings = pings.withColumn("_t", F.unix_micros("fix_at_utc"))
     order = _by_officer_in_time()
@@ -99,17 +137,31 @@ def with_segments(pings: DataFrame, params: VisitParams) -> DataFrame:
     moved = F.sqrt((F.last("easting").over(near) - F.first("easting").over(near)) ** 2
                    + (F.last("northing").over(near) - F.first("northing").over(near)) ** 2)
     windowed = F.when((F.count("*").over(near) >= 3) & (span > 0), moved / span)
-    # stop-and-go traffic crawls at walking pace between bursts: judge a fix by the fastest speed
-    # reached within +-mode_window_s, which a walker never reaches and a vehicle almost always does
-    micros = int(params.mode_window_s * 1_000_000)
-    around = Window.partitionBy("collar_number").orderBy("_t").rangeBetween(-micros, micros)
-    mode = (F.when(F.col("terminal_type") == "vehicle", "vehicle")
-            .when(F.col("speed_peak").isNull(), "uncertain")
-            .when(F.col("speed_peak") >= params.vehicle_min_mps, "vehicle")
-            .when(F.col("speed_peak") <= params.foot_max_mps, "foot")
-            .otherwise("uncertain"))
     seg = seg.withColumn("speed_smooth", F.coalesce(windowed, median3))
-    return seg.withColumn("speed_peak", F.max("speed_smooth").over(around)).withColumn("seg_mode", mode).drop("_t")
+    # time weight of a fix: its segment's seconds (none across a silence); a silence (or the first fix) cuts runs
+    seg = seg.withColumns({
+        "_w": F.when((F.col("seg_s") > 0) & (F.col("seg_s") <= params.max_gap_s), F.col("seg_s")).otherwise(F.lit(0.0)),
+        "_brk": F.coalesce(F.col("seg_s") > params.max_gap_s, F.lit(True)),
+        "_f0": F.coalesce(F.col("speed_smooth") >= params.vehicle_min_mps, F.lit(False))})
+    # binary runs alternate, so a run not opening (closing) a piece has a neighbour of the other kind
+    inner = lambda p: ~F.col(f"{p}_in") & ~F.col(f"{p}_out")  # noqa: E731
+    seg = _runs(seg, "_f0", "_ra", ["_t"])
+    seg = seg.withColumn("_f1", F.col("_f0") | (inner("_ra") & (F.col("_ra_s") <= params.stop_max_s)))
+    seg = _runs(seg, "_f1", "_rb", ["_ra_id", "_t"])
+    beside = ~F.col("_rb_in") | ~F.col("_rb_out")
+    seg = seg.withColumn("_f2", F.col("_f1") & ~(beside & (F.col("_rb_s") < params.ride_min_s)))
+    still = F.when(F.col("speed_smooth") < params.still_max_mps, F.col("_w")).otherwise(F.lit(0.0))
+    seg = _runs(seg, "_f2", "_rc", ["_rb_id", "_t"],
+                {"_rc_still": still, "_rc_dist": F.coalesce(F.col("speed_smooth"), F.lit(0.0)) * F.col("_w")})
+    waiting = (inner("_rc") & (F.col("_rc_still") >= params.still_share * F.col("_rc_s"))
+               & (F.col("_rc_s") <= params.park_max_s))
+    mode = (F.when(F.col("terminal_type") == "vehicle", "vehicle")
+            .when(F.col("speed_smooth").isNull(), "uncertain")
+            .when(F.col("_f2") | waiting, "vehicle")
+            .when(F.col("_rc_dist") > params.foot_max_mps * F.col("_rc_s"), "uncertain")
+            .otherwise("foot"))
+    temp = [c for c in seg.columns if c.startswith(("_ra", "_rb", "_rc", "_f", "_w", "_brk"))]
+    return seg.withColumn("seg_mode", mode).drop("_t", *temp)
 
 
 def track_wkt(fixes: Column, tolerance_m: float) -> Column:
