@@ -158,3 +158,14 @@ def test_bench_at_a_tiny_size(tmp_path):
     assert "| ingest |" in md and "| visits |" in md and "| presence |" in md and "## Targets" in md
     assert "30k" in (out / "summary.md").read_text()
     assert json.loads((work / "raw-30k" / "_truth" / "bulk.json").read_text())["rows"]["airwave_pings"] == result["world"]["rows"]["airwave_pings"]
+
+
+def test_shuffle_partitions_grow_with_the_raw_input():
+    from impact.session import shuffle_partitions_for
+
+    mib = 1024 ** 2
+    assert shuffle_partitions_for(100 * mib) == 8                      # small runs keep the profile's value
+    assert shuffle_partitions_for(4_000 * mib) == 32                   # ~50M pings of CSV: 32 x 125 MiB
+    assert shuffle_partitions_for(20_000 * mib) == 160                 # a multiple of the configured 8
+    assert shuffle_partitions_for(10 ** 15) == 512                     # capped
+    assert shuffle_partitions_for(4_000 * mib, configured=2) == 32

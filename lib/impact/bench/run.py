@@ -470,6 +470,14 @@ def run(args: argparse.Namespace) -> dict:
                                                        spark_master=args.master)
     overrides = {"spark.sql.ui.retainedExecutions": "100000", "spark.ui.retainedJobs": "100000",
                  "spark.ui.retainedStages": "100000", **_parse_conf(args.spark_conf)}
+    if "spark.sql.shuffle.partitions" not in overrides and not args.fixed_partitions:
+        # sized from the raw input (the pings dominate it), so 50M pings do not spill in 8 partitions
+        from impact.session import shuffle_partitions_for
+
+        raw_bytes = sum(f.stat().st_size for f in raw.rglob("*") if f.is_file() and "_truth" not in f.parts)
+        configured = int(settings.spark_conf.get("spark.sql.shuffle.partitions", 8))
+        overrides["spark.sql.shuffle.partitions"] = str(shuffle_partitions_for(raw_bytes, configured))
+        result["raw_bytes"] = raw_bytes
     result["spark_conf"] = {**settings.spark_conf, **overrides, "spark.master": settings.spark_master}
 
     from impact.session import build_session
@@ -770,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gen-workers", type=int, default=2, help="generator processes")
     parser.add_argument("--regenerate", action="store_true", help="regenerate the raw world even if it exists")
     parser.add_argument("--skip-assignment", action="store_true", help="skip the standalone assignment measurement")
+    parser.add_argument("--fixed-partitions", action="store_true",
+                        help="keep the profile's spark.sql.shuffle.partitions instead of sizing it from the raw input")
     parser.add_argument("--keep-warehouse", action="store_true", help="keep the warehouse after the run (default: deleted)")
     parser.add_argument("--dump-plans", action="store_true", help="write every SQL execution's physical plan under <out>/plans-<label>/")
     parser.add_argument("--interval", type=float, default=0.5, help="memory sampling interval, seconds")
