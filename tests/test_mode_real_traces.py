@@ -23,7 +23,7 @@ TRACES = (*EVALUATION_USERS, "bus")
 # (trace, class) -> measured right share where below the bar (lowest over cadences, levels and weightings,
 # rounded down to the percent); see docs/visits.md "Shortfall".
 FLOORS: dict[tuple[str, str], float] = {("084", "vehicle"): 0.80, ("128", "vehicle"): 0.75, ("167", "vehicle"): 0.84,
-                                       ("bus", "vehicle"): 0.63, ("pooled", "vehicle"): 0.78}
+                                       ("bus", "vehicle"): 0.63, ("pooled", "vehicle"): 0.77}
 
 
 @pytest.fixture(scope="module")
