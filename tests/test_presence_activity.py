@@ -103,3 +103,20 @@ def test_activity_is_split_exactly_across_hours(frames):
     for row in hourly.values():
         parts = row["responding_officer_minutes"] + row["patrolling_officer_minutes"] + row["transit_officer_minutes"]
         assert parts == pytest.approx(row["officer_minutes"])
+
+
+def test_unmatched_assignments_counted_by_shape(spark):
+    """Assignments naming no known officer can never match a visit: counted by the reference's shape."""
+    from datetime import date
+
+    from impact.presence.activity import unmatched_assignments
+
+    postings = spark.createDataFrame([("A1", date(2020, 1, 1)), ("B2", date(2020, 1, 1)), ("4321", date(2020, 1, 1))],
+                                     "collar_number string, valid_from date")
+    refs = ["A1", " b2 ", "4321", "Z999999", "1234", "BE21", "be21a", "LIMA 21", "??", "X"]
+    resources = spark.createDataFrame([(f"I{n}", "oasis", r) for n, r in enumerate(refs)],
+                                      "incident_ref string, source_system string, resource_ref string")
+    got = {r["kind"]: r["assignments"] for r in unmatched_assignments(resources, postings).collect()}
+    assert got == {"collar_shaped": 2, "call_sign_shaped": 3, "other": 2}
+    none = {r["kind"]: r["assignments"] for r in unmatched_assignments(resources.where(F.col("incident_ref").isin("I0", "I1", "I2")), postings).collect()}
+    assert none == {"collar_shaped": 0, "call_sign_shaped": 0, "other": 0}

@@ -56,6 +56,30 @@ def assignment_intervals(resources: DataFrame, params: ActivityParams) -> DataFr
                             "incident_ref", start.alias("a_start"), end.alias("a_end"))
 
 
+# Shapes of a resource reference that names no known officer (upper-cased, trimmed). A collar number is
+# digits with at most one leading letter (the demo's A594120, a force's 4321); a call sign has two or more
+# letters then digits, optionally a suffix letter or a space / dash (BE21, BE21A, LIMA 21). Only used to
+# report what could not be matched: assignments are matched to visits by collar number.
+COLLAR_SHAPE = r"^[A-Z]?[0-9]{3,7}$"
+CALL_SIGN_SHAPE = r"^[A-Z]{2,}[ -]?[0-9]{1,4}[A-Z]?$"
+UNMATCHED_KINDS = ("collar_shaped", "call_sign_shaped", "other")
+
+
+def unmatched_assignments(resources: DataFrame, postings: DataFrame) -> DataFrame:
+    """`kind, assignments`: incident assignments whose resource_ref is the collar number of no officer in
+    `postings` (so they can never match a visit), by the shape of the reference (UNMATCHED_KINDS: an
+    unknown collar number, a call sign, or neither). Every kind has a row (0 where none)."""
+    known = postings.select(F.upper(F.trim("collar_number")).alias("_ref")).distinct()
+    ref = F.upper(F.trim("resource_ref"))
+    kind = (F.when(ref.rlike(COLLAR_SHAPE), F.lit("collar_shaped"))
+            .when(ref.rlike(CALL_SIGN_SHAPE), F.lit("call_sign_shaped")).otherwise(F.lit("other")))
+    unmatched = (resources.select(ref.alias("_ref"), kind.alias("kind"))
+                 .join(F.broadcast(known), "_ref", "left_anti"))
+    kinds = resources.sparkSession.createDataFrame([(k,) for k in UNMATCHED_KINDS], "kind string")
+    return (kinds.join(unmatched.groupBy("kind").agg(F.count("*").alias("assignments")), "kind", "left")
+            .fillna(0, subset=["assignments"]))
+
+
 def _visit_assignment_pairs(visits: DataFrame, assignments: DataFrame) -> DataFrame:
     v = visits.select("visit_id", "collar_number", "zone_id", "entry_est_at_utc", "exit_est_at_utc",
                       _dates(F.col("entry_est_at_utc"), F.col("exit_est_at_utc")).alias("_d"))
