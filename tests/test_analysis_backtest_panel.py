@@ -114,9 +114,10 @@ def _pooled_counts(panel: pd.DataFrame, ring: str, weeks: int = 16) -> dict[str,
 @pytest.mark.parametrize("ring,share", [("ring_250_calls", 0.25), ("ring_500_calls", 0.10)])
 def test_wdq_recovers_displaced_share(ring, share):
     # WDQ = buffer change / target change (both relative to control) = -(displaced share) in this
-    # world. Mean over 4 seeds; tolerance 0.07 (about 3 simulation SDs of the 4-seed mean).
+    # world. One world's WDQ has SD about 0.06 (measured over 20 seeds), so: mean over 8 seeds,
+    # tolerance 0.07 (about 3 SDs of the 8-seed mean).
     on = [wdq(**{k: v for k, v in _pooled_counts(simulate_panel(DISPLACEMENT_WORLD, seed=s), ring).items()
-                 if not k.startswith("bc")}).wdq for s in range(41, 45)]
+                 if not k.startswith("bc")}).wdq for s in range(41, 49)]
     assert np.mean(on) == pytest.approx(-share, abs=0.07)
 
 

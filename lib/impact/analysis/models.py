@@ -100,6 +100,8 @@ def count_panel_model(
     column (e.g. days observed or km2) used as log offset. Units with an all-zero outcome are dropped
     (logged); missing values raise. Returns one row per regressor: estimate (log IRR per unit of the
     regressor), std_error, irr and its CI, p_value, n_obs, n_units, family, method (+ alpha).
+    Measured limit (docs/analysis_methods.md): with ~30 weeks of overdispersed counts the Poisson CRV1
+    interval of a week-level regressor rejected a true null ~10 % of the time (NB2: 6 %).
     """
     regressors = list(regressors)
     if not regressors:
