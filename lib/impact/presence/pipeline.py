@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from impact.cli import run_window_job
 from impact.config import Settings, load_yaml
-from impact.presence.activity import ActivityParams, activity_pieces, with_activity
+from impact.presence.activity import ActivityParams, activity_pieces, unmatched_assignments, with_activity
 from impact.presence.calendar import date_dim, hour_dim
 from impact.presence.events import HarmWeights, conformed_events, events_in_zones
 from impact.presence.facts import intermittency_by_day, presence_by_hour
@@ -114,7 +114,11 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
     for df in (zoned, visits_act, pieces):
         df.unpersist()
     log.info("presence %s..%s: %s", start, end, counts)
-    return {"run_id": run_id, "rows": counts}
+    unmatched = {r["kind"]: r["assignments"] for r in
+                 unmatched_assignments(_between(resources, "assigned_date", *window), postings).collect()}
+    log.info("presence %s..%s: %d incident assignments name no known collar number and match no visit %s "
+             "(call signs would need a call-sign table: docs/presence.md)", start, end, sum(unmatched.values()), unmatched)
+    return {"run_id": run_id, "rows": counts, "unmatched_assignments": unmatched}
 
 
 def main(argv: list[str] | None = None) -> int:
