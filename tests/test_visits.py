@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -102,9 +103,54 @@ def test_posting_changes_by_visit_date(spark, zones, postings):
     assert rows[0]["role"] == "unknown"
 
 
-def test_visit_across_dst_change_has_true_duration(spark, zones, postings):
-    # 29 March 2026 00:50 -> 01:10 UTC (local 00:50 GMT -> 02:10 BST): 20 real minutes
-    base = datetime(2026, 3, 29, 0, 50) - T0
-    seq = [(base.total_seconds() + s, 50, 50) for s in range(0, 1201, 120)]
-    rows, _ = area_visits(spark, zones, postings, seq)
-    assert rows[0]["duration_lower_s"] == 1200
+LONDON = ZoneInfo("Europe/London")
+
+
+def local_fixes(day: date, clock: list[tuple[int, int, int]], step_s: int = 120) -> list[tuple[float, int, int]]:
+    """Fixes at the middle of the area every `step_s` along Europe/London wall-clock runs
+    (hour, minute, fold) -> (hour, minute, fold), as seconds after T0 in UTC. fold=1 is the second
+    01:xx of the autumn change."""
+    out = []
+    for (h0, m0, f0), (h1, m1, f1) in zip(clock[::2], clock[1::2]):
+        t, end = datetime(day.year, day.month, day.day, h0, m0, fold=f0), datetime(day.year, day.month, day.day, h1, m1, fold=f1)
+        while (t.hour, t.minute) <= (end.hour, end.minute):
+            utc = t.replace(tzinfo=LONDON).astimezone(timezone.utc).replace(tzinfo=None)
+            out.append(((utc - T0).total_seconds(), 50, 50))
+            t = (t + timedelta(seconds=step_s)).replace(fold=f0)   # arithmetic resets fold
+    return out
+
+
+def test_visits_across_both_2026_clock_changes_from_local_wall_clock(spark, zones, postings):
+    """Fixes every 2 min given as Europe/London wall-clock times across the spring (29 March) and autumn
+    (25 October) changes. Treating local time as UTC, or losing / doubling the hour, changes every figure:
+    the spring visit would split at the missing hour (a 62 min silence), the autumn one would fold its
+    second 01:xx onto the first (68 min), and both late-evening BST visits would be dated a day later."""
+    spring = local_fixes(date(2026, 3, 29), [(0, 40, 0), (0, 58, 0), (2, 0, 0), (2, 20, 0)])   # 00:40 GMT - 02:20 BST
+    spring_late = local_fixes(date(2026, 3, 30), [(0, 30, 0), (0, 50, 0)])                      # 00:30-00:50 BST
+    autumn = local_fixes(date(2026, 10, 25), [(0, 50, 0), (1, 58, 0), (1, 0, 1), (1, 30, 1)])   # 00:50 BST - 01:30 GMT
+    rows, _ = area_visits(spark, zones, postings, spring + spring_late + autumn)
+    got = [(r["visit_date"], r["duration_lower_s"], r["fix_count"]) for r in rows]
+    assert got == [(date(2026, 3, 29), 40 * 60, 21),      # UTC 00:40-01:20: one visit, 40 real minutes
+                   (date(2026, 3, 29), 20 * 60, 11),      # UTC 29 March 23:30-23:50: dated 29 March
+                   (date(2026, 10, 24), 100 * 60, 51)]    # UTC 24 October 23:50 - 25 October 01:30
+    assert [r["entry_est_at_utc"].isoformat() for r in rows] == [
+        "2026-03-29T00:40:00", "2026-03-29T23:30:00", "2026-10-24T23:50:00"]
+
+
+def test_visits_yaml_rejects_unknown_keys(tmp_path, settings):
+    """A typo in conf/visits.yaml stops with the file and key (it used to leave the default in force)."""
+    import shutil
+
+    from impact.visits.pipeline import load_params
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    shutil.copy(settings.conf_path, conf / "local.yaml")
+    shipped = (settings.conf_path.parent / "visits.yaml").read_text()
+    (conf / "visits.yaml").write_text(shipped)
+    local = settings.with_overrides(conf_path=conf / "local.yaml")
+    params, raw = load_params(local)
+    assert params.max_gap_s == float(raw["max_gap_s"])
+    (conf / "visits.yaml").write_text(shipped + "max_gap_seconds: 900\n")
+    with pytest.raises(ValueError, match=r"visits.yaml: unknown setting\(s\) \['max_gap_seconds'\]"):
+        load_params(local)

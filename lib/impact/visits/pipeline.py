@@ -24,8 +24,18 @@ from impact.visits.sessionise import VisitParams, build_visits
 log = logging.getLogger(__name__)
 
 
+RUN_KEYS = ("rings_m", "lookback_hours", "lookahead_hours")   # visits.yaml keys read by run_visits
+
+
 def load_params(settings: Settings) -> tuple[VisitParams, dict]:
-    raw = load_yaml(settings.conf_path.parent / "visits.yaml")
+    """conf/visits.yaml (beside the environment config) -> thresholds and the raw dict. An unknown key
+    (a typo would otherwise silently leave the default in force) stops with the file and the key."""
+    path = settings.conf_path.parent / "visits.yaml"
+    raw = load_yaml(path) or {}
+    unknown = set(raw) - set(VisitParams.__dataclass_fields__) - set(RUN_KEYS)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {sorted(unknown)}; known: "
+                         f"{sorted([*VisitParams.__dataclass_fields__, *RUN_KEYS])}")
     fields = {k: float(raw[k]) for k in VisitParams.__dataclass_fields__ if k in raw}
     return VisitParams(**fields), raw
 
