@@ -15,7 +15,7 @@ loses nor doubles time.
 """
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from impact.presence.intervals import split_by_utc_hour, union_seconds, with_local_time
@@ -23,14 +23,26 @@ from impact.presence.intervals import split_by_utc_hour, union_seconds, with_loc
 DWELL_BANDS = (("under_2", 0, 120), ("2_10", 120, 600), ("10_16", 600, 960), ("over_16", 960, None))
 
 
+def in_dwell_band(duration_s: Column, name: str) -> Column:
+    """True where a dwell of `duration_s` seconds is in band `name` of DWELL_BANDS (lower edge included,
+    upper excluded); null for a null duration. The one definition of the bands' edges."""
+    low, high = {n: (lo, hi) for n, lo, hi in DWELL_BANDS}[name]
+    cond = duration_s >= low
+    return cond if high is None else cond & (duration_s < high)
+
+
+def dwell_band(duration_s: Column) -> Column:
+    """The DWELL_BANDS name of a dwell of `duration_s` seconds (null below 0 or for a null duration)."""
+    band = F.lit(None).cast("string")
+    for name, _, _ in reversed(DWELL_BANDS):
+        band = F.when(in_dwell_band(duration_s, name), F.lit(name)).otherwise(band)
+    return band
+
+
 def _dwell_band_counts(visits: DataFrame, keys: list[str]) -> DataFrame:
     started = visits.withColumn("hour_start_utc", F.date_trunc("hour", "entry_est_at_utc"))
-    aggs = []
-    for name, low, high in DWELL_BANDS:
-        cond = F.col("duration_best_s") >= low
-        if high is not None:
-            cond = cond & (F.col("duration_best_s") < high)
-        aggs.append(F.sum(F.when(cond, 1).otherwise(0)).alias(f"visits_{name}"))
+    aggs = [F.sum(F.when(in_dwell_band(F.col("duration_best_s"), name), 1).otherwise(0)).alias(f"visits_{name}")
+            for name, _, _ in DWELL_BANDS]
     return started.groupBy(*keys, "hour_start_utc").agg(F.count("*").alias("visits_started"), *aggs)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from impact.presence.facts import ACTIVITY_MINUTES, DWELL_BANDS
+from impact.postings import posting_at_date
+from impact.presence.facts import ACTIVITY_MINUTES, DWELL_BANDS, dwell_band
 from impact.spatial.bng import geometry_wkt_to_wgs84
 
 
@@ -36,21 +37,9 @@ def fact_visit(visits_with_activity: DataFrame, officers: DataFrame) -> DataFram
     """Visits with activity, dwell band, local labels of the entry and the key of the officer's posting
     that day (`officer_posting_key`, null without one). The track lives in fact_visit_track."""
     local = F.from_utc_timestamp("entry_est_at_utc", "Europe/London")
-    band = F.lit(None).cast("string")
-    for name, low, high in reversed(DWELL_BANDS):
-        cond = F.col("duration_best_s") >= low
-        if high is not None:
-            cond = cond & (F.col("duration_best_s") < high)
-        band = F.when(cond, F.lit(name)).otherwise(band)
     v = visits_with_activity.withColumns({"entry_local_date": F.to_date(local), "entry_local_hour": F.hour(local),
-                                          "dwell_band": band})
-    o = officers.select(F.col("collar_number").alias("_c"), "officer_posting_key",
-                        F.col("valid_from").alias("_from"), F.col("valid_to").alias("_to"))
-    valid = ((F.col("collar_number") == F.col("_c")) & (F.col("visit_date") >= F.col("_from"))
-             & (F.col("visit_date") <= F.coalesce(F.col("_to"), F.lit("9999-12-31").cast("date"))))
-    latest = Window.partitionBy("visit_id").orderBy(F.col("_from").desc_nulls_last())
-    return (v.join(o, valid, "left").withColumn("_r", F.row_number().over(latest)).where(F.col("_r") == 1)
-            .drop("_c", "_from", "_to", "_r"))
+                                          "dwell_band": dwell_band(F.col("duration_best_s"))})
+    return posting_at_date(v, officers, ["officer_posting_key"])
 
 
 def fact_visit_track(visits: DataFrame) -> DataFrame:

@@ -231,13 +231,9 @@ def sessionise(members: DataFrame, params: VisitParams) -> DataFrame:
 
 def with_posting(visits: DataFrame, postings: DataFrame) -> DataFrame:
     """Department, NPU and role of the posting valid on the visit date; `unknown` where none is."""
-    p = postings.select(F.col("collar_number").alias("_c"), "department", "npu", "role", "valid_from", "valid_to")
-    cond = ((F.col("collar_number") == F.col("_c")) & (F.col("visit_date") >= F.col("valid_from"))
-            & (F.col("visit_date") <= F.coalesce(F.col("valid_to"), F.lit("9999-12-31").cast("date"))))
-    joined = visits.join(p, cond, how="left")
-    # partitioned by officer too: the visits are already distributed by officer, so no shuffle
-    latest = Window.partitionBy("collar_number", "visit_id").orderBy(F.col("valid_from").desc_nulls_last())
-    picked = joined.withColumn("_r", F.row_number().over(latest)).where(F.col("_r") == 1)
+    from impact.postings import posting_at_date
+
+    picked = posting_at_date(visits, postings, ["department", "npu", "role"])
     return picked.select(*visits.columns, *[F.coalesce(F.col(c), F.lit("unknown")).alias(c) for c in ("department", "npu", "role")])
 
 
