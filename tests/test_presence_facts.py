@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from pyspark.sql import functions as F
 
 from impact.presence.facts import intermittency_by_day, presence_by_hour
 
@@ -94,3 +95,49 @@ def test_intermittency_counts_a_visit_across_local_midnight_on_both_days(spark):
     assert rows["2026-03-30"]["covered_minutes"] == pytest.approx(30)
     assert rows["2026-03-31"]["covered_minutes"] == pytest.approx(30)
     assert rows["2026-03-31"]["longest_gap_minutes"] == pytest.approx(23.5 * 60)
+
+
+def test_one_dwell_band_rule_for_the_hour_counts_and_fact_visit(spark):
+    """fact_visit's dwell_band and presence_by_hour's visits_<band> share one definition: at each band
+    edge (lower edge included) both put a visit in the same band."""
+    from datetime import timedelta
+
+    from impact.presence.facts import DWELL_BANDS
+    from impact.presence.marts import fact_visit
+
+    edges = sorted({s for _, lo, hi in DWELL_BANDS for s in (lo, hi) if s} | {1, 119, 599, 959, 5000})   # 0 s has no piece
+    rows = [(f"v{s}", f"C{s}", "Z1", "foot", t(9, 0), t(9, 0) + timedelta(seconds=s)) for s in edges]
+    df = visits(spark, rows)
+    hour = presence_by_hour(df, ["collar_number"]).collect()
+    counted = {r["collar_number"]: [n for n, _, _ in DWELL_BANDS if r[f"visits_{n}"] == 1] for r in hour
+               if r["hour_start_utc"].hour == 9}                                 # the hour they start
+    officers = spark.createDataFrame([], "officer_posting_key string, collar_number string, valid_from date, valid_to date")
+    banded = {r["visit_id"]: r["dwell_band"] for r in fact_visit(df.withColumn("visit_date", F.to_date("entry_est_at_utc")),
+                                                                officers).collect()}
+    expected = {s: next(n for n, lo, hi in DWELL_BANDS if s >= lo and (hi is None or s < hi)) for s in edges}
+    assert {s: banded[f"v{s}"] for s in edges} == expected
+    assert {s: counted[f"C{s}"] for s in edges} == {s: [b] for s, b in expected.items()}
+
+
+def test_one_posting_rule_for_visits_and_fact_visit(spark):
+    """The posting valid on the visit date (inclusive ends, open end, latest valid_from on overlap) is the
+    same for visits (department / role) and fact_visit (officer_posting_key)."""
+    from impact.presence.marts import dim_officer, fact_visit
+    from impact.visits.sessionise import with_posting
+
+    d = lambda day: date(2026, 3, day)  # noqa: E731
+    postings = spark.createDataFrame([
+        ("A", "D1", "N1", "PC", d(1), d(10)), ("A", "D2", "N2", "PS", d(10), None),   # overlap on the 10th
+        ("B", "D3", None, "PC", d(5), d(6)),
+    ], "collar_number string, department string, npu string, role string, valid_from date, valid_to date")
+    vis = spark.createDataFrame([("v1", "A", d(9)), ("v2", "A", d(10)), ("v3", "A", d(20)), ("v4", "B", d(6)),
+                                 ("v5", "B", d(7)), ("v6", "Z", d(9))],
+                                "visit_id string, collar_number string, visit_date date")
+    posted = {r["visit_id"]: (r["department"], r["role"]) for r in with_posting(vis, postings).collect()}
+    assert posted == {"v1": ("D1", "PC"), "v2": ("D2", "PS"), "v3": ("D2", "PS"), "v4": ("D3", "PC"),
+                      "v5": ("unknown", "unknown"), "v6": ("unknown", "unknown")}
+    keyed = {r["visit_id"]: r["officer_posting_key"] for r in fact_visit(
+        vis.withColumns({"entry_est_at_utc": F.to_timestamp("visit_date"), "duration_best_s": F.lit(60.0)}),
+        dim_officer(postings)).collect()}
+    assert keyed == {"v1": "A|2026-03-01", "v2": "A|2026-03-10", "v3": "A|2026-03-10", "v4": "B|2026-03-05",
+                     "v5": None, "v6": None}
