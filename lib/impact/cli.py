@@ -7,7 +7,10 @@ import sys
 from datetime import date
 from typing import Callable, Sequence
 
-from impact.config import Settings, load_settings
+from impact.config import ConfigError, Settings, load_settings
+from impact.runlog import one_line_error
+
+log = logging.getLogger(__name__)
 
 
 def run_window_job(prog: str, description: str, argv: list[str] | None,
@@ -30,14 +33,22 @@ def run_window_job(prog: str, description: str, argv: list[str] | None,
     if end < args.start_date:
         parser.error("--end-date is before --start-date")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, spark_master=args.master)
-    check_conf(settings)                                    # fail fast on a bad job config, before Spark
+    try:
+        settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, spark_master=args.master)
+        check_conf(settings)                                # fail fast on a bad job config, before Spark
+    except (ConfigError, ValueError, TypeError) as error:
+        log.error("%s: configuration: %s", prog, error)
+        return 2
     from impact.session import build_session
 
     spark = build_session(settings, f"impact-{prog}")
     try:
         extras = {flag.lstrip("-").replace("-", "_"): None for flag, _ in extra_options}
         run(spark, settings, args.start_date, end, args.run_id, **{k: getattr(args, k) for k in extras})
+    except Exception as error:  # noqa: BLE001 - one readable line for the operator; the run log has the row
+        log.error("%s failed: %s", prog, one_line_error(error))
+        log.debug("%s failure detail", prog, exc_info=error)
+        return 1
     finally:
         spark.stop()
     return 0

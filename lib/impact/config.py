@@ -1,7 +1,8 @@
 """Layered configuration: an environment file in conf/ (local.yaml, cluster.yaml), then CLI overrides.
 
 The environment file is found from `--conf`, else the IMPACT_CONF environment variable, else
-`conf/local.yaml` under the current directory (the embedded default for `make run`). Relative paths
+`conf/local.yaml` under the current directory, else the project's own `conf/local.yaml` beside the
+package (the embedded default for `make run`, found wherever a job is started from). Relative paths
 inside it are resolved against the folder above the file, so the same file works from any directory.
 """
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 import yaml
 
 DEFAULT_CONF = Path("conf/local.yaml")
+# The project's own embedded default, found from the package wherever a job is started (a source checkout
+# or an editable install: lib/impact/config.py -> <project>/conf/local.yaml).
+PACKAGED_CONF = Path(__file__).resolve().parents[2] / "conf" / "local.yaml"
 
 
 class ConfigError(ValueError):
@@ -61,11 +65,12 @@ def _resolve(base: Path, value: str | None) -> str | None:
 
 def load_settings(conf: str | Path | None = None) -> Settings:
     """Load the environment file (see module docstring for how it is found)."""
-    path = Path(conf or os.environ.get("IMPACT_CONF") or DEFAULT_CONF)
+    given = conf or os.environ.get("IMPACT_CONF")
+    path = Path(given) if given else next((p for p in (DEFAULT_CONF, PACKAGED_CONF) if p.is_file()), DEFAULT_CONF)
     if not path.is_file():
         raise ConfigError(
             f"configuration file {path} not found (cwd {Path.cwd()}). Pass --conf PATH or set IMPACT_CONF; "
-            "from the project root the default is conf/local.yaml."
+            f"without either, {DEFAULT_CONF} under the current folder or {PACKAGED_CONF} is used."
         )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
