@@ -12,6 +12,10 @@ from impact.schemas import table_schema
 log = logging.getLogger(__name__)
 
 
+class OwnershipError(RuntimeError):
+    """A write would replace rows outside the slice its run owns."""
+
+
 def sql_literal(value: object) -> str:
     """A SQL literal for a replaceWhere predicate (strings and dates quoted, quotes escaped)."""
     if isinstance(value, (date, str)):
@@ -48,6 +52,10 @@ def write_table(df: DataFrame, settings: Settings, table: str, replace_where: st
     """
     schema = table_schema(table)
     path = settings.table_path(table)
+    if replace_where is None and schema.partition_by:
+        # A partitioned table is shared by runs (dates, months, sources): no run owns all of it.
+        raise OwnershipError(f"refusing to overwrite the whole of {table}: a run replaces only the slice "
+                             f"its input declares (partitioned by {', '.join(schema.partition_by)})")
     writer = schema.conform(df).write.format("delta").mode("overwrite")
     if schema.partition_by:
         writer = writer.partitionBy(*schema.partition_by)

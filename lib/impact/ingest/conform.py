@@ -7,7 +7,11 @@ accepted + quarantined = read holds by construction and is also asserted by the 
 Reasons are stable strings an engineer can count: `malformed_row`, `missing_required:<col>`,
 `bad_type:<col>`, `unmapped_value:<col>`, `impossible_position:zero_fix|out_of_range|outside_force_area`,
 `impossible_time:<col>`, `invalid_geometry`, `<expectation>:<cols>`, `outside_run_window`,
+`outside_declared_slice` (a row outside the month its file's name declares), `bad_encoding:<col>` (bytes
+that are not UTF-8), `nonexistent_local_time:<col>` (a wall-clock time in the spring clock-change gap),
 `duplicate_row` (identical to an earlier row), `duplicate_key` (same key, different content).
+A wall-clock time in the autumn overlap is accepted as its first occurrence and flagged in
+`local_time_flag` (`ambiguous_local_time:<col>`) where the table has that column.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from datetime import date, datetime, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from impact.ingest.contract import ColumnSpec, Rule, SourceContract
+from impact.ingest.contract import DEFAULT_NULL_MARKERS, ColumnSpec, Rule, SourceContract
 from impact.ingest.read import CORRUPT, ROW_ID, SOURCE_FILE
 from impact.schemas import table_schema
 from impact.spatial.bng import bng_to_wgs84, geometry_wkt_to_bng, wgs84_to_bng
@@ -28,6 +32,7 @@ CONTENT_HASH = "_content_hash"
 RAW_JSON = "_raw_json"                 # the allow-listed raw columns as JSON, for quarantined rows only
 RAW_ROW = "_raw_row"
 EXTRACT_DATE = "_extract_date"
+AMBIGUOUS = "_ambiguous_local_time"    # the first wall-clock column whose time happens twice (autumn)
 TRUE_VALUES = ["true", "t", "yes", "y", "1"]
 FALSE_VALUES = ["false", "f", "no", "n", "0"]
 
@@ -42,10 +47,14 @@ class ConformParams:
     earliest: date = date(2000, 1, 1)
     max_future_hours: float = 24.0
     window: tuple[date, date] | None = None   # partition dates this run owns (daily extracts)
+    null_markers: tuple[str, ...] = DEFAULT_NULL_MARKERS   # raw text read as "no value"
 
 
-def _raw_value(spec: ColumnSpec) -> Column:
-    cols = [F.col(f"`{r}`") for r in spec.raw]
+def _raw_value(spec: ColumnSpec, null_markers: tuple[str, ...] = ()) -> Column:
+    def clean(c: Column) -> Column:           # blank or a null marker ("NULL", "N/A" ...) is no value
+        return F.when((F.trim(c) == "") | F.trim(c).isin(list(null_markers)), None).otherwise(c) if null_markers else c
+
+    cols = [clean(F.col(f"`{r}`")) for r in spec.raw]
     value = cols[0] if len(cols) == 1 else F.concat_ws(" ", *cols)
     if len(cols) > 1:  # joined columns: null if any part is missing
         value = F.when(F.greatest(*[c.isNull().cast("int") for c in cols]) == 1, None).otherwise(value)
@@ -57,6 +66,27 @@ def _raw_value(spec: ColumnSpec) -> Column:
     if spec.null_as is not None:
         value = F.coalesce(value, F.lit(spec.null_as))
     return value
+
+
+def _bad_encoding(spec: ColumnSpec) -> Column:
+    """True where a raw value held bytes that are not UTF-8 (the reader turns them into U+FFFD)."""
+    return F.greatest(*[F.coalesce(F.col(f"`{r}`").contains("\ufffd"), F.lit(False)) for r in spec.raw], F.lit(False))
+
+
+def _local_wall_clock(spec: ColumnSpec, value: Column) -> tuple[Column, Column, Column] | None:
+    """For a wall-clock time in a zone with clock changes: (UTC instant, never-happened flag, happened-twice
+    flag). A time in the spring gap is flagged (Spark would silently move it an hour on); a time in the
+    autumn overlap is read as its first occurrence (the summer-time offset) and flagged."""
+    if spec.type not in {"timestamp", "month"} or not spec.timezone or spec.timezone.upper() == "UTC":
+        return None
+    wall = F.to_timestamp(value, spec.format)
+    utc = F.to_utc_timestamp(wall, spec.timezone)
+    hour = F.expr("INTERVAL 1 HOUR")
+    earlier = F.from_utc_timestamp(utc - hour, spec.timezone) == wall
+    later = F.from_utc_timestamp(utc + hour, spec.timezone) == wall
+    first = F.when(earlier, utc - hour).otherwise(utc)
+    nonexistent = wall.isNotNull() & (F.from_utc_timestamp(utc, spec.timezone) != wall)
+    return first, nonexistent, wall.isNotNull() & (earlier | later)
 
 
 def _mapped(spec: ColumnSpec, value: Column) -> tuple[Column, Column | None]:
@@ -120,7 +150,7 @@ def _reason(condition: Column, reason: str) -> Column:
 
 
 def _position(contract: SourceContract, params: ConformParams) -> tuple[dict[str, Column], list[Column]]:
-    """Derive the missing coordinate pair with Sedona and flag impossible positions."""
+    """Derive the missing coordinate pair (OSTN15, spatial/bng.py) and flag impossible positions."""
     pos = contract.position
     x, y = F.col(pos["x"]), F.col(pos["y"])
     zero = (F.abs(x) < 1e-6) & (F.abs(y) < 1e-6)
@@ -149,11 +179,33 @@ def _position(contract: SourceContract, params: ConformParams) -> tuple[dict[str
     return derived, flags
 
 
+def partition_instant(contract: SourceContract) -> Column:
+    """The instant a row's partition date is taken from: the first non-null `partition_from` column."""
+    cols = [F.col(c) for c in contract.partition_from]
+    return cols[0] if len(cols) == 1 else F.coalesce(*cols)
+
+
+def _file_month(contract: SourceContract) -> Column:
+    """First day of the month the row's file declares in its name (null where it declares none)."""
+    month = F.regexp_extract(F.col(SOURCE_FILE), contract.file_slice.pattern, 1)
+    return F.to_date(F.concat(month, F.lit("-01")), "yyyy-MM-dd")
+
+
+def file_month_bounds(contract: SourceContract) -> tuple[Column, Column]:
+    """[start, end) in UTC of the local month the row's file declares."""
+    start = _file_month(contract).cast("timestamp")
+    zone = contract.file_slice.timezone
+    return F.to_utc_timestamp(start, zone), F.to_utc_timestamp(F.add_months(start, 1).cast("timestamp"), zone)
+
+
 def _extract_date(contract: SourceContract) -> Column:
+    """The date a quarantined row's file declares: its {date} (daily), its month's first day (sliced)."""
+    if contract.file_slice is not None:
+        return _file_month(contract)
     if not contract.daily:
         return F.lit(None).cast("date")
     base = contract.path.split("/")[-1]
-    pattern = re.escape(base).replace(re.escape("{date}"), r"(\d{8})").replace(r"\*", ".*") + "$"
+    pattern = re.escape(base).replace(re.escape("{date}"), r"(\d{8})").replace(r"\*", ".*") + r"(\.[a-z0-9]+)?$"
     return F.to_date(F.regexp_extract(F.col(SOURCE_FILE), pattern, 1), "yyyyMMdd")
 
 
@@ -164,12 +216,20 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
 
     # 1. map and type each allow-listed column, remembering why a value could not be used
     typed: dict[str, Column] = {}
+    ambiguous: list[Column] = []
     for spec in contract.columns:
-        value = _raw_value(spec)
+        value = _raw_value(spec, params.null_markers)
+        reasons.append(_reason(_bad_encoding(spec), f"bad_encoding:{spec.name}"))
         value, unmapped = _mapped(spec, value)
         if unmapped is not None:
             reasons.append(_reason(unmapped, f"unmapped_value:{spec.name}"))
-        result = _typed(spec, value)
+        local = _local_wall_clock(spec, value)
+        if local is None:
+            result = _typed(spec, value)
+        else:
+            result, nonexistent, twice = local
+            reasons.append(_reason(nonexistent, f"nonexistent_local_time:{spec.name}"))
+            ambiguous.append(_reason(twice, f"ambiguous_local_time:{spec.name}"))
         reasons.append(_reason(value.isNotNull() & result.isNull(), f"bad_type:{spec.name}"))
         if spec.required:
             reasons.append(_reason(value.isNull(), f"missing_required:{spec.name}"))
@@ -187,6 +247,7 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
         F.col(CORRUPT), F.col(SOURCE_FILE), F.col(ROW_ID),
         raw_row.alias(RAW_ROW), *[expr.alias(name) for name, expr in hashed.items()],
         F.array(*reasons).alias(REASONS),
+        F.coalesce(*ambiguous, F.lit(None).cast("string")).alias(AMBIGUOUS),
     )
 
     # 2. plausible instants
@@ -218,12 +279,18 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
         extra[name] = F.lit(value)
     if "source_system" in schema.names and "source_system" not in typed:
         extra["source_system"] = F.lit(contract.source_system)
+    if "local_time_flag" in schema.names:
+        extra["local_time_flag"] = F.col(AMBIGUOUS)
     if contract.partition_by:
-        extra[contract.partition_by] = F.to_date(F.coalesce(*[F.col(c) for c in contract.partition_from]))
+        instant = partition_instant(contract)
+        extra[contract.partition_by] = F.to_date(instant)
         if params.window is not None and contract.daily:
             part = extra[contract.partition_by]
             flags.append(_reason(part.isNotNull() & ~part.between(F.lit(params.window[0]), F.lit(params.window[1])),
                                  "outside_run_window"))
+        if contract.file_slice is not None:
+            lo, hi = file_month_bounds(contract)
+            flags.append(_reason(instant.isNotNull() & ((instant < lo) | (instant >= hi)), "outside_declared_slice"))
     extra["ingest_run_id"] = F.lit(params.run_id)
     extra[EXTRACT_DATE] = _extract_date(contract)
     df = df.withColumns(extra)

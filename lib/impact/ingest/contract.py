@@ -1,6 +1,7 @@
 """Source contracts from conf/sources.yaml: what a raw extract looks like and how it maps to a table."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from impact.config import ConfigError, load_yaml
 from impact.schemas import table_schema
 
 TYPES = {"string", "int", "double", "date", "timestamp", "month", "bool"}
+# Text that extracts use for "no value"; read as null in every column (so a required column is quarantined)
+DEFAULT_NULL_MARKERS = ("NULL", "null", "Null", "N/A", "n/a", "#N/A", "\\N")
 SUPPORTED_RULES = {
     "expect_column_values_to_be_between",
     "expect_column_values_to_be_in_set",
@@ -44,6 +47,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class FileSlice:
+    """The slice of the table a non-daily file declares in its name: `unit` (month) read from the first
+    group of `pattern` (a regex over the file name), as local time in `timezone`."""
+
+    pattern: str
+    unit: str = "month"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class SourceContract:
     name: str
     table: str
@@ -62,6 +75,7 @@ class SourceContract:
     derive_key: dict[str, str] | None = None
     rules: tuple[Rule, ...] = ()
     constants: dict[str, Any] = field(default_factory=dict)
+    file_slice: FileSlice | None = None
 
     @property
     def daily(self) -> bool:
@@ -119,6 +133,22 @@ def _rules(source: str, raw_rules: list[dict[str, Any]] | None) -> tuple[Rule, .
     return tuple(rules)
 
 
+def _file_slice(source: str, raw: dict[str, Any] | None) -> FileSlice | None:
+    if raw is None:
+        return None
+    unknown = set(raw) - {"pattern", "unit", "timezone"}
+    if unknown or "pattern" not in raw:
+        raise ConfigError(f"source {source}: slice takes pattern (required), unit, timezone; got {sorted(raw)}")
+    if raw.get("unit", "month") != "month":
+        raise ConfigError(f"source {source}: slice unit must be month, not {raw['unit']!r}")
+    try:
+        if re.compile(raw["pattern"]).groups < 1:
+            raise ConfigError(f"source {source}: slice pattern {raw['pattern']!r} needs a group capturing YYYY-MM")
+    except re.error as error:
+        raise ConfigError(f"source {source}: slice pattern {raw['pattern']!r} is not a regex: {error}") from error
+    return FileSlice(pattern=raw["pattern"], unit="month", timezone=raw.get("timezone", "UTC"))
+
+
 def parse_contract(name: str, raw: dict[str, Any]) -> SourceContract:
     """Build and check one source's contract."""
     for needed in ("table", "format", "path", "columns"):
@@ -144,6 +174,7 @@ def parse_contract(name: str, raw: dict[str, Any]) -> SourceContract:
         derive_key=raw.get("derive_key"),
         rules=_rules(name, raw.get("rules")),
         constants=dict(raw.get("constants") or {}),
+        file_slice=_file_slice(name, raw.get("slice")),
     )
     schema_names = set(table_schema(contract.table).names)
     produced = {c.name for c in contract.columns} | set(contract.constants)
@@ -153,6 +184,10 @@ def parse_contract(name: str, raw: dict[str, Any]) -> SourceContract:
         raise ConfigError(f"source {name}: columns {sorted(unknown)} are not in table {contract.table}'s schema")
     if contract.partition_by and not contract.partition_from:
         raise ConfigError(f"source {name}: partition_by needs partition_from")
+    if contract.partition_by and not contract.daily and contract.file_slice is None:
+        raise ConfigError(
+            f"source {name}: a partitioned source without {{date}} in its path must declare the slice each file "
+            "owns (`slice: {pattern: '(\\d{4}-\\d{2})', unit: month}`), so a run never replaces rows it did not read")
     if contract.unknown_columns not in {"error", "ignore"}:
         raise ConfigError(f"source {name}: unknown_columns must be error or ignore")
     return contract
@@ -163,6 +198,7 @@ class Contracts:
     sources: dict[str, SourceContract]
     force_area_bng: dict[str, float]
     time_rules: dict[str, Any]
+    null_markers: tuple[str, ...] = DEFAULT_NULL_MARKERS
 
     def get(self, name: str) -> SourceContract:
         if name not in self.sources:
@@ -180,4 +216,5 @@ def load_contracts(path: Path) -> Contracts:
         sources=sources,
         force_area_bng={k: float(v) for k, v in raw["force_area_bng"].items()},
         time_rules=raw.get("time_rules") or {"earliest": "2000-01-01", "max_future_hours": 24},
+        null_markers=tuple(str(m) for m in raw.get("null_markers", DEFAULT_NULL_MARKERS)),
     )

@@ -6,26 +6,25 @@ its quarantined rows and an `ok` run-log row, or writes nothing to the tables an
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import logging
-import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+import re
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from impact.config import Settings, load_settings
+from impact.config import ConfigError, Settings, load_settings
 from impact.ingest.conform import REASONS, ConformParams, accepted, conform, quarantined
 from impact.ingest.contract import Contracts, SourceContract, load_contracts
-from impact.ingest.read import list_input_files, read_raw
+from impact.ingest.read import IngestInputError, csv_header, header_matches, list_input_files, read_raw
 from impact.ingest.validate import ValidationFailed, validate_accepted
 from impact.schemas import table_schema
-from impact.tables import Staged, append_table, replace_predicate, write_table
+from impact.runlog import StepResult, append_run_log, one_line_error, utc_now
+from impact.tables import Staged, replace_predicate, sql_literal, write_table
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +33,6 @@ PUBLIC_PREFIX = "police_uk_"
 
 class AccountingError(RuntimeError):
     """Rows read != rows accepted + rows quarantined: a transform lost or invented rows."""
-
-
-@dataclass
-class StepResult:
-    """What one source's ingest did; becomes a run-log row."""
-
-    source: str
-    table: str
-    status: str = "ok"
-    files: list[str] = field(default_factory=list)
-    rows_read: int = 0
-    rows_accepted: int = 0
-    rows_quarantined: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    validation_success: bool | None = None
-    validation_summary: str | None = None
-    output_version: int | None = None
-    error: str | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    finished_at: datetime | None = None
 
 
 def resolve_sources(contracts: Contracts, selection: str) -> list[SourceContract]:
@@ -65,31 +44,108 @@ def resolve_sources(contracts: Contracts, selection: str) -> list[SourceContract
     return [contracts.get(name.strip()) for name in selection.split(",") if name.strip()]
 
 
-def _replace_scope(contract: SourceContract, window: tuple[date, date] | None,
-                   accepted_dates: tuple[date, date] | None) -> str | None:
-    """The slice of the table this step owns: its source system, and its dates where partitioned."""
+def declared_months(contract: SourceContract, files: list[str]) -> list[date]:
+    """The months the files' names declare (contract `slice`); a file that declares none stops the run."""
+    months = set()
+    for file in files:
+        found = re.search(contract.file_slice.pattern, file)
+        try:
+            months.add(date.fromisoformat(found.group(1) + "-01") if found else None)
+        except ValueError:
+            months.add(None)
+        if None in months:
+            raise IngestInputError(
+                f"source {contract.name}: {file} does not declare its month in its name (pattern "
+                f"{contract.file_slice.pattern!r}), so the rows it may replace are unknown: rename it YYYY-MM-...")
+    return sorted(months)
+
+
+def _month_interval(month: date, zone: str) -> tuple[datetime, datetime]:
+    """[start, end) of a local month, as naive UTC datetimes."""
+    tz = ZoneInfo(zone)
+    nxt = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    def utc(d: date) -> datetime:
+        return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
+    return utc(month), utc(nxt)
+
+
+def replace_scope(contract: SourceContract, window: tuple[date, date] | None,
+                  months: list[date] | None = None) -> str | None:
+    """The slice of the table this step owns, declared by its input and never by what was accepted:
+    its source system, and the run's dates (daily extracts) or the months its files' names declare
+    (e.g. a data.police.uk month file). None only for a snapshot, which owns its whole table."""
     schema = table_schema(contract.table)
     equals = {"source_system": contract.source_system} if contract.source_system and "source_system" in schema.names else {}
     if not contract.partition_by:
         return replace_predicate(equals)
-    dates = window if contract.daily else accepted_dates
-    if dates is None:
-        return replace_predicate(equals) if equals else None
-    return replace_predicate(equals, contract.partition_by, dates)
+    if contract.daily:
+        if window is None:
+            raise ValueError(f"source {contract.name} is a daily extract: its run needs a window")
+        return replace_predicate(equals, contract.partition_by, window)
+    if not months:
+        raise ValueError(f"source {contract.name}: no declared months, so no slice to replace")
+    instant = contract.partition_from[0] if len(contract.partition_from) == 1 else f"coalesce({', '.join(contract.partition_from)})"
+    pieces = []
+    for month in months:
+        lo, hi = _month_interval(month, contract.file_slice.timezone)
+        pieces.append(f"({contract.partition_by} >= {sql_literal(lo.date())} AND {contract.partition_by} <= "
+                      f"{sql_literal((hi - timedelta(microseconds=1)).date())} AND {instant} >= TIMESTAMP '{lo}' "
+                      f"AND {instant} < TIMESTAMP '{hi}')")
+    owned = "(" + " OR ".join(pieces) + ")"
+    base = replace_predicate(equals)
+    return f"{base} AND {owned}" if base else owned
+
+
+def quarantine_scope(contract: SourceContract, window: tuple[date, date] | None,
+                     months: list[date] | None = None) -> str:
+    """The quarantine rows this step owns: its source's, for the dates or months its input declares."""
+    if contract.daily:
+        return replace_predicate({"source": contract.name}, "extract_date", window)
+    base = replace_predicate({"source": contract.name})
+    if contract.file_slice is not None:
+        return f"{base} AND extract_date IN ({', '.join(sql_literal(m) for m in months or [])})"
+    return base
+
+
+def claimed_files(spark: SparkSession, contracts: Contracts, contract: SourceContract, files: list[str]) -> list[str]:
+    """Where several sources share a file pattern (the old and current police.uk street layouts), the
+    files whose header carries this source's columns. A file that matches none of them is an error,
+    reported by the first source of the group."""
+    if contract.format != "csv":
+        return files
+    group = [c for c in contracts.sources.values() if c.path == contract.path and c.format == "csv"]
+    if len(group) < 2:
+        return files
+    mine = []
+    for file in files:
+        header = csv_header(spark, contract, file)
+        if header_matches(contract, header):
+            mine.append(file)
+        elif not any(header_matches(other, header) for other in group) and contract is group[0]:
+            layouts = "; ".join(f"{c.name}: {c.raw_columns}" for c in group)
+            raise IngestInputError(
+                f"source {contract.name}: {file} matches no layout of pattern {contract.path!r} "
+                f"(header {header}; layouts {layouts})")
+    return mine
 
 
 def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts, contract: SourceContract,
-                  run_id: str, window: tuple[date, date] | None, validate: bool = True) -> StepResult:
-    """Ingest one source for the run window. Raises on failure (the caller logs it)."""
-    result = StepResult(source=contract.name, table=contract.table)
+                  run_id: str, window: tuple[date, date] | None, validate: bool = True,
+                  result: StepResult | None = None) -> StepResult:
+    """Ingest one source for the run window. Raises on failure (the caller logs it); what was counted
+    before the failure stays in `result`, which the caller passes in to keep it."""
+    result = result or StepResult(source=contract.name, table=contract.table)
     start, end = window if window else (None, None)
-    result.files = list_input_files(spark, contract, settings.raw_root, start, end)
+    result.files = claimed_files(spark, contracts, contract,
+                                 list_input_files(spark, contract, settings.raw_root, start, end))
     if not result.files:
         result.status = "no_input"
         log.warning("%s: no files match %s/%s for %s..%s; nothing written", contract.name,
                     settings.raw_root, contract.path, start, end)
         return result
-    log.info("%s: reading %d file(s)", contract.name, len(result.files))
+    months = declared_months(contract, result.files) if contract.file_slice is not None else None
+    log.info("%s: reading %d file(s)%s", contract.name, len(result.files),
+             f" declaring {', '.join(m.strftime('%Y-%m') for m in months)}" if months else "")
     raw = read_raw(spark, contract, result.files)
     params = ConformParams(
         run_id=run_id,
@@ -98,6 +154,7 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
         earliest=date.fromisoformat(str(contracts.time_rules.get("earliest", "2000-01-01"))),
         max_future_hours=float(contracts.time_rules.get("max_future_hours", 24)),
         window=window,
+        null_markers=contracts.null_markers,
     )
     with Staged(spark, settings, f"{run_id}-{contract.name}") as staged:
         checked = staged.write(conform(raw.df, contract, params))      # conformed once; each step reads it
@@ -112,6 +169,10 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
                 f"{contract.name}: read {result.rows_read} rows but accepted {result.rows_accepted} + "
                 f"quarantined {result.rows_quarantined}"
             )
+        if result.rows_read == 0 and not contract.partition_by:
+            raise IngestInputError(
+                f"source {contract.name}: the snapshot {', '.join(result.files)} has no rows; refusing to replace "
+                f"the whole {contract.table} table with nothing (re-extract it)")
         good = accepted(checked, contract.table)
         if validate:
             validation = validate_accepted(good, contract, contracts.force_area_bng)
@@ -119,26 +180,18 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
             result.validation_summary = validation.summary_json()
             if not validation.success:
                 raise ValidationFailed(f"{contract.name}: accepted rows failed {validation.failures()}")
-        dates = None
-        if contract.partition_by and not contract.daily and result.rows_accepted:
-            bounds = good.agg(F.min(contract.partition_by).alias("lo"), F.max(contract.partition_by).alias("hi")).first()
-            dates = (bounds["lo"], bounds["hi"])
-        result.output_version = write_table(good, settings, contract.table, _replace_scope(contract, window, dates))
         bad = quarantined(checked, contract.name, run_id, result.started_at.replace(tzinfo=None))
-        q_scope = replace_predicate({"source": contract.name}, "extract_date" if contract.daily else None, window)
-        write_table(bad, settings, "quarantine", q_scope)
+        write_table(bad, settings, "quarantine", quarantine_scope(contract, window, months))
+        if result.rows_read and not result.rows_accepted:
+            # Every row was refused (another force's file, a wrong layout): the rows already in the table
+            # for this slice stay as they were. The quarantine above says why.
+            result.status = "all_quarantined"
+            top = ", ".join(f"{k}={v}" for k, v in sorted(result.reasons.items(), key=lambda kv: -kv[1])[:3])
+            result.error = (f"all {result.rows_read} rows quarantined ({top}); {contract.table} left unchanged")
+            log.error("%s: %s", contract.name, result.error)
+            return result
+        result.output_version = write_table(good, settings, contract.table, replace_scope(contract, window, months))
     return result
-
-
-def _run_log_rows(spark: SparkSession, results: list[StepResult], run_id: str, args: list[str],
-                  window: tuple[date, date] | None):
-    rows = [(
-        run_id, "ingest", r.source, r.status, r.started_at.replace(tzinfo=None), (r.finished_at or r.started_at).replace(tzinfo=None),
-        getpass.getuser(), socket.gethostname(), json.dumps(args), window[0] if window else None, window[1] if window else None,
-        r.files, r.table, r.output_version, r.rows_read, r.rows_accepted, r.rows_quarantined, r.reasons,
-        r.validation_success, r.validation_summary, r.error,
-    ) for r in results]
-    return spark.createDataFrame(rows, table_schema("run_log").struct())
 
 
 def run_ingest(spark: SparkSession, settings: Settings, sources: str, window: tuple[date, date] | None,
@@ -153,19 +206,21 @@ def run_ingest(spark: SparkSession, settings: Settings, sources: str, window: tu
         if contract.daily and window is None:
             raise ValueError(f"source {contract.name} is a daily extract: give --start-date (and --end-date)")
         t0 = time.monotonic()
+        result = StepResult(source=contract.name, table=contract.table)
         try:
-            result = ingest_source(spark, settings, contracts, contract, run_id, window, validate)
+            ingest_source(spark, settings, contracts, contract, run_id, window, validate, result)
         except Exception as error:  # noqa: BLE001 - every failure is logged and reported, then re-raised at the end
-            log.error("%s: FAILED: %s", contract.name, error)
-            result = StepResult(source=contract.name, table=contract.table, status="failed", error=str(error)[:4000])
-        result.finished_at = datetime.now(timezone.utc)
+            result.status, result.error = "failed", one_line_error(error)
+            log.error("%s: FAILED: %s", contract.name, result.error)
+            log.debug("%s: failure detail", contract.name, exc_info=error)
+        result.finished_at = utc_now()
         results.append(result)
         if result.status == "ok":
             top = ", ".join(f"{k}={v}" for k, v in sorted(result.reasons.items(), key=lambda kv: -kv[1])[:4])
             log.info("%s -> %s: read %d, accepted %d, quarantined %d%s (%.1fs)", contract.name, contract.table,
                      result.rows_read, result.rows_accepted, result.rows_quarantined, f" [{top}]" if top else "",
                      time.monotonic() - t0)
-    append_table(_run_log_rows(spark, results, run_id, args or [], window), settings, "run_log")
+    append_run_log(spark, settings, "ingest", run_id, results, args, window)
     return results
 
 
@@ -189,8 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.conf).with_overrides(raw_root=args.raw_root, warehouse=args.warehouse,
-                                                       spark_master=args.master)
+    try:
+        settings = load_settings(args.conf).with_overrides(raw_root=args.raw_root, warehouse=args.warehouse,
+                                                           spark_master=args.master)
+        contracts = load_contracts(settings.sources_path)     # fail fast on a bad contract, before Spark starts
+        selected = resolve_sources(contracts, args.source)
+    except ConfigError as error:
+        log.error("%s", error)
+        return 2
     if args.no_validate:
         settings = settings.with_overrides(ingest={**settings.ingest, "great_expectations": False})
     window = None
@@ -199,8 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         if window[1] < window[0]:
             log.error("--end-date %s is before --start-date %s", window[1], window[0])
             return 2
-    contracts = load_contracts(settings.sources_path)     # fail fast on a bad contract, before Spark starts
-    selected = resolve_sources(contracts, args.source)
     if window is None and any(c.daily for c in selected):
         log.error("daily extracts (%s) need --start-date", ", ".join(c.name for c in selected if c.daily))
         return 2
@@ -211,10 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         results = run_ingest(spark, settings, args.source, window, args.run_id, argv, contracts)
     finally:
         spark.stop()
-    failed = [r for r in results if r.status == "failed"]
-    log.info("ingest finished: %d ok, %d no input, %d failed; tables under %s",
+    failed = [r for r in results if r.status in {"failed", "all_quarantined"}]
+    log.info("ingest finished: %d ok, %d no input, %d failed (%d of them every row quarantined); tables under %s",
              sum(r.status == "ok" for r in results), sum(r.status == "no_input" for r in results), len(failed),
-             settings.warehouse)
+             sum(r.status == "all_quarantined" for r in results), settings.warehouse)
     for r in failed:
         log.error("%s failed: %s", r.source, r.error)
     return 1 if failed else 0

@@ -21,6 +21,7 @@ from impact.tables import hadoop_path
 log = logging.getLogger(__name__)
 
 CORRUPT = "_corrupt_record"
+JSON_SAMPLE_LINES = 1000            # records whose keys decide which columns a JSON Lines file has
 SOURCE_FILE = "_source_file"
 ROW_ID = "_row_id"
 
@@ -50,30 +51,64 @@ def _fs_glob(spark: SparkSession, pattern: str) -> list[str]:
     return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
 
 
-def _fs_first_line(spark: SparkSession, file: str) -> str | None:
-    """First line of a file (None if the file is empty), read without a Spark job."""
+def _fs_head(spark: SparkSession, file: str, max_lines: int = 1) -> list[str]:
+    """The first `max_lines` lines of a file, decompressed by extension (.gz, .bz2 ...) as Spark reads it,
+    without a Spark job. Empty list for an empty file; the UTF-8 byte-order mark is removed."""
     jvm = spark.sparkContext._jvm
     fs, path = hadoop_path(spark, file)
     stream = fs.open(path)
     try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        line = reader.readLine()
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+            spark.sparkContext._jsc.hadoopConfiguration()).getCodec(path)
+        source = codec.createInputStream(stream) if codec is not None else stream
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, "UTF-8"))
+        lines: list[str] = []
+        while len(lines) < max_lines:
+            line = reader.readLine()
+            if line is None:
+                break
+            lines.append(line)
         reader.close()
     finally:
         stream.close()
-    return None if line is None else line.lstrip("\ufeff")
+    if lines:
+        lines[0] = lines[0].lstrip("\ufeff")
+    return lines
+
+
+def _fs_first_line(spark: SparkSession, file: str) -> str | None:
+    """First line of a file (None if the file is empty)."""
+    head = _fs_head(spark, file)
+    return head[0] if head else None
+
+
+COMPRESSED = (".gz", ".bz2", ".deflate", ".zst", ".lz4", ".snappy")
+
+
+def _daily_files(spark: SparkSession, contract: SourceContract, pattern: str, day: date) -> list[str]:
+    """One day's file(s): the pattern as written, or a compressed copy of it (`pings_20260316.csv.gz`);
+    both at once is ambiguous (the same rows twice), so it stops the run."""
+    plain = _fs_glob(spark, pattern)
+    packed = [f for suffix in COMPRESSED for f in _fs_glob(spark, pattern + suffix)]
+    stems = {f: next((f[: -len(s)] for s in COMPRESSED if f.endswith(s)), f) for f in packed}
+    clash = sorted((stems[f], f) for f in packed if stems[f] in plain)
+    if clash:
+        raise IngestInputError(
+            f"source {contract.name}: both {clash[0][0]} and {clash[0][1]} exist for {day}; "
+            "keep one copy of the day's extract (plain or compressed) and re-run")
+    return sorted(plain + packed)
 
 
 def list_input_files(spark: SparkSession, contract: SourceContract, raw_root: str,
                      start: date | None, end: date | None) -> list[str]:
-    """The files a run reads: one per date for daily extracts, every match otherwise."""
+    """The files a run reads: one per date for daily extracts (plain or compressed), every match otherwise."""
     root = raw_root.rstrip("/")
     if contract.daily:
         if start is None or end is None:
             raise ValueError(f"source {contract.name} is a daily extract: give --start-date and --end-date")
         files: list[str] = []
         for day in dates_between(start, end):
-            files.extend(_fs_glob(spark, f"{root}/{contract.path.replace('{date}', day.strftime('%Y%m%d'))}"))
+            files.extend(_daily_files(spark, contract, f"{root}/{contract.path.replace('{date}', day.strftime('%Y%m%d'))}", day))
         return files
     return _fs_glob(spark, f"{root}/{contract.path}")
 
@@ -95,14 +130,17 @@ def _json_paths(obj: dict, prefix: str = "") -> set[str]:
 
 
 def check_columns(contract: SourceContract, file: str, present: list[str] | set[str]) -> None:
-    """Fail fast when a file lacks an allow-listed column, or (strict mode) has one nobody declared."""
+    """Fail fast when a file lacks an allow-listed column, or (strict mode) has one nobody declared.
+
+    For JSON, `present` holds the key paths seen in the file's first records; a dotted column
+    (`finalClassification.code`) is present when its parent key is, since a null parent (an open incident)
+    simply has no nested keys."""
     present = set(present)
     if contract.format == "jsonl":
-        present_top = present
         declared = set(contract.raw_columns) | set(contract.drop)
         declared |= {c.split(".")[0] for c in declared}
-        missing = [c for c in contract.raw_columns if c not in present_top]
-        unknown = sorted(p for p in present_top if p not in declared and not any(d.startswith(p + ".") or p.startswith(d + ".") for d in declared))
+        missing = [c for c in contract.raw_columns if c not in present and c.split(".")[0] not in present]
+        unknown = sorted(p for p in present if p not in declared and not any(d.startswith(p + ".") or p.startswith(d + ".") for d in declared))
     else:
         missing = [c for c in contract.raw_columns if c not in present]
         unknown = sorted(present - set(contract.raw_columns) - set(contract.drop))
@@ -119,6 +157,55 @@ def check_columns(contract: SourceContract, file: str, present: list[str] | set[
         if contract.unknown_columns == "error":
             raise IngestInputError(message)
         log.warning("%s Ignoring them.", message)
+
+
+def csv_header(spark: SparkSession, contract: SourceContract, file: str) -> list[str]:
+    """A CSV file's column names, checked: the file has a header line and no name appears twice."""
+    first = _fs_first_line(spark, file)
+    if first is None or not first.strip():
+        raise IngestInputError(
+            f"source {contract.name}: {file} is empty (not even a header line). "
+            "An extract with no rows must still carry its header; re-extract the file."
+        )
+    header = _split_header(first, contract.csv_options.get("sep", ","), contract.csv_options.get("quote", '"'))
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise IngestInputError(
+            f"source {contract.name}: the header of {file} repeats column(s) {repeated}; "
+            "every column must have one name: fix the extract's header")
+    return header
+
+
+def header_matches(contract: SourceContract, header: list[str]) -> bool:
+    """Whether a CSV header carries every allow-listed column of the contract (which layout a file is)."""
+    return set(contract.raw_columns) <= set(header)
+
+
+def _json_key_paths(spark: SparkSession, contract: SourceContract, file: str) -> set[str]:
+    """Key paths over the first JSON_SAMPLE_LINES records of a JSON Lines file, checked on the way."""
+    lines = [line for line in _fs_head(spark, file, JSON_SAMPLE_LINES) if line.strip()]
+    if not lines:
+        raise IngestInputError(
+            f"source {contract.name}: {file} is empty. An extract with no records is an empty file "
+            "only for JSON Lines sources that have had no rows: re-extract it if that is not so.")
+    if lines[0].lstrip().startswith("["):
+        raise IngestInputError(
+            f"source {contract.name}: {file} holds a JSON array; this source is read as JSON Lines "
+            "(one JSON object per line): re-extract it in that form (e.g. `jq -c '.[]'`)")
+    paths: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            if number == 1:
+                raise IngestInputError(f"source {contract.name}: first line of {file} is not JSON: {error}") from error
+            continue            # a broken record later on is quarantined as malformed_row
+        if not isinstance(record, dict):
+            raise IngestInputError(
+                f"source {contract.name}: line {number} of {file} is a JSON {type(record).__name__}, "
+                "not an object; JSON Lines extracts hold one object per line")
+        paths |= _json_paths(record)
+    return paths
 
 
 def _string_struct(contract: SourceContract) -> StructType:
@@ -140,46 +227,40 @@ def _string_struct(contract: SourceContract) -> StructType:
 
 
 def read_raw(spark: SparkSession, contract: SourceContract, files: list[str]) -> RawInput:
-    """Read the files as all-string rows. Checks each file's header / first record first."""
+    """Read the files as all-string rows, allow-listed columns only. Checks each file's header / first
+    records first. CSV columns are matched by name, so each file may order its columns differently."""
     if not files:
         raise IngestInputError(f"source {contract.name}: no input files")
-    for file in files:
-        first = _fs_first_line(spark, file)
-        if first is None or not first.strip():
-            raise IngestInputError(
-                f"source {contract.name}: {file} is empty (not even a header line). "
-                "An extract with no rows must still carry its header; re-extract the file."
-            )
-        if contract.format == "csv":
-            header = _split_header(first, contract.csv_options.get("sep", ","), contract.csv_options.get("quote", '"'))
-            check_columns(contract, file, header)
-        else:
-            try:
-                record = json.loads(first)
-            except json.JSONDecodeError as error:
-                raise IngestInputError(f"source {contract.name}: first line of {file} is not JSON: {error}") from error
-            check_columns(contract, file, _json_paths(record))
-
-    schema = _string_struct(contract)
     if contract.format == "csv":
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for file in files:
+            header = csv_header(spark, contract, file)
+            check_columns(contract, file, header)
+            groups.setdefault(tuple(header), []).append(file)
+        # Each layout is read with its own header as the schema (all strings); only allow-listed columns
+        # leave this function. A line with more or fewer fields than its header is a malformed row.
         options = {"header": "true", "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT,
-                   "enforceSchema": "false", **contract.csv_options}
-        reader = spark.read.options(**options).schema(schema)
-        if contract.drop or contract.unknown_columns == "ignore":
-            # The file has more columns than the allow-list: read them all as strings, keep the allowed ones.
-            # (Non-allow-listed values never leave this function.)
-            header = _split_header(_fs_first_line(spark, files[0]), options.get("sep", ","), options.get("quote", '"'))
+                   **contract.csv_options, "enforceSchema": "true"}
+        frames = []
+        for header, group in groups.items():
             full = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
-            reader = spark.read.options(**options).schema(full)
-        df = reader.csv(list(files))
+            frame = spark.read.options(**options).schema(full).csv(list(group))
+            frames.append(frame.select(*[F.col(f"`{c}`").alias(c) for c in contract.raw_columns], F.col(CORRUPT),
+                                       F.input_file_name().alias(SOURCE_FILE)))
+        df = frames[0]
+        for frame in frames[1:]:
+            df = df.unionByName(frame)
+        flat = [F.col(f"`{c}`") for c in contract.raw_columns]
     else:
-        df = spark.read.options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT).schema(schema).json(list(files))
-
-    flat = [F.col(f"`{c}`" if "." not in c or contract.format == "csv" else c).alias(c) for c in contract.raw_columns]
+        for file in files:
+            check_columns(contract, file, _json_key_paths(spark, contract, file))
+        df = spark.read.options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT).schema(
+            _string_struct(contract)).json(list(files)).withColumn(SOURCE_FILE, F.input_file_name())
+        flat = [F.col(c if "." in c else f"`{c}`").alias(c) for c in contract.raw_columns]
     df = df.select(
         *flat,
         F.col(CORRUPT),
-        F.input_file_name().alias(SOURCE_FILE),
+        F.col(SOURCE_FILE),
         F.monotonically_increasing_id().alias(ROW_ID),
     )
     return RawInput(df=df, files=tuple(files), raw_columns=tuple(contract.raw_columns))

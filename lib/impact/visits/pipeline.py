@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from impact.cli import run_window_job
 from impact.config import Settings, load_yaml
 from impact.spatial.zones import RingSpec, build_zones
+from impact.runlog import logged_stage
 from impact.tables import read_table, replace_predicate, write_table
 from impact.visits.sessionise import VisitParams, build_visits
 
@@ -40,8 +41,16 @@ def load_params(settings: Settings) -> tuple[VisitParams, dict]:
     return VisitParams(**fields), raw
 
 
+class NoPingsError(RuntimeError):
+    """The run's dates have no pings: replacing their visits with nothing would delete good rows."""
+
+
+@logged_stage("visits", "visits")
 def run_visits(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None) -> dict:
-    """Write area_zones, the run's visit partitions and cleaning quarantine; returns counts."""
+    """Write area_zones, the run's visit partitions and cleaning quarantine; returns counts.
+
+    A window with no pings at all stops with NoPingsError before anything is written: pings not yet
+    ingested must not wipe the window's visits (a day with pings but no visits is written as such)."""
     params, raw = load_params(settings)
     run_id = run_id or f"visits-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     started = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -54,6 +63,9 @@ def run_visits(spark: SparkSession, settings: Settings, start: date, end: date, 
     pings = (read_table(spark, settings, "pings")
              .where(F.col("fix_date").between(F.lit(lo.date()), F.lit(hi.date())))
              .where((F.col("fix_at_utc") >= F.lit(lo)) & (F.col("fix_at_utc") < F.lit(hi))))
+    if not pings.where(F.to_date("fix_at_utc").between(F.lit(start), F.lit(end))).limit(1).count():
+        raise NoPingsError(f"no pings between {start} and {end} (UTC) in {settings.table_path('pings')}: ingest "
+                           "those dates first; the visits of that window were left unchanged")
     postings = read_table(spark, settings, "officer_postings")
     visits, removed = build_visits(pings, zones, postings, params)
     window = (start, end)
