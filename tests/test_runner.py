@@ -1,0 +1,331 @@
+"""The `impact` command: plan and exit codes; a re-run of a day equals the first run table by table; a
+run SIGKILLed while a Delta write is in flight leaves readers on the last good version and a re-run
+ends equal; a backfill SIGKILLed between chunks resumes from its checkpoint and ends equal; maintain
+expires, compacts and vacuums. Real Spark + Delta on a tiny demo world (20 officers, 2 days)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable as RsDeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, FloatType
+
+from impact.ops import deltalog
+from impact.ops.maintain import MaintenanceConf, UnsafeRetention, check_retention, load_maintenance, maintain
+from impact.ops.plan import (STAGE_ORDER, PlanError, StageRun, backfill_chunks, chunk_plan, daily_plan,
+                             final_plan, parse_stages)
+from impact.ops.stages import QualityGateFailed, SourceFailed
+from impact.runner import (EXIT_ERROR, EXIT_GATE, EXIT_OK, EXIT_SOURCE, EXIT_USAGE, backfill, execute_stages,
+                           exit_code_for, main)
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPACT = ROOT / ".venv" / "bin" / "impact"
+D0, D1 = date(2026, 3, 27), date(2026, 3, 28)
+STAGES = ("ingest", "visits", "presence", "register")       # analysis needs weeks of data, not two days
+DATABASE = "impact_ops_test"
+
+
+# ------------------------------------------------------------------ plan and exit codes (no Spark)
+
+def test_backfill_chunks_cover_the_range_once_and_rebuild_the_day_before():
+    chunks = backfill_chunks(date(2026, 3, 1), date(2026, 3, 10), 4)
+    days = [c.first + timedelta(days=i) for c in chunks for i in range((c.last - c.first).days + 1)]
+    assert days == [date(2026, 3, 1) + timedelta(days=i) for i in range(10)]
+    assert chunks[0].rebuild_from == date(2026, 3, 1)                # never before the range
+    assert all(c.rebuild_from == p.last for p, c in zip(chunks, chunks[1:]))
+    plan = chunk_plan(chunks[1], STAGE_ORDER)
+    assert [(r.stage, r.window) for r in plan] == [("ingest", (chunks[1].first, chunks[1].last)),
+                                                   ("visits", (chunks[1].rebuild_from, chunks[1].last)),
+                                                   ("presence", (chunks[1].rebuild_from, chunks[1].last))]
+    assert [r.stage for r in final_plan(date(2026, 3, 1), date(2026, 3, 10), STAGE_ORDER)] == ["analysis", "register"]
+    with pytest.raises(PlanError):
+        backfill_chunks(date(2026, 3, 2), date(2026, 3, 1), 7)
+    with pytest.raises(PlanError):
+        backfill_chunks(date(2026, 3, 1), date(2026, 3, 2), 0)
+
+
+def test_daily_plan_windows_and_stage_order():
+    plan = daily_plan(date(2026, 3, 20), STAGE_ORDER, lookback_days=1, analysis_days=28)
+    assert [r.stage for r in plan] == list(STAGE_ORDER)
+    windows = {r.stage: r.window for r in plan}
+    assert windows["ingest"] == (date(2026, 3, 20), date(2026, 3, 20))
+    assert windows["visits"] == windows["presence"] == (date(2026, 3, 19), date(2026, 3, 20))
+    assert windows["analysis"] == (date(2026, 2, 21), date(2026, 3, 20))
+    assert windows["register"] is None
+    assert parse_stages("presence,visits") == ("visits", "presence")     # pipeline order, not typed order
+    with pytest.raises(PlanError, match="unknown stage"):
+        parse_stages("visits,bogus")
+    with pytest.raises(PlanError, match="not available"):
+        parse_stages("analysis", ("ingest", "visits"))
+
+
+def test_exit_codes():
+    assert exit_code_for(None) == EXIT_OK == 0
+    assert exit_code_for(SourceFailed("x")) == EXIT_SOURCE == 3
+    assert exit_code_for(QualityGateFailed("x")) == EXIT_GATE == 4
+    assert exit_code_for(PlanError("x")) == EXIT_USAGE == 2
+    assert exit_code_for(RuntimeError("x")) == EXIT_ERROR == 1
+    with pytest.raises(SystemExit) as bad:
+        main(["run", "--date", "2026-02-30"])
+    assert bad.value.code == 2
+    with pytest.raises(SystemExit) as neither:
+        main(["run"])
+    assert neither.value.code == 2
+    conf = str(ROOT / "conf" / "local.yaml")
+    assert main(["run", "--start-date", "2026-03-02", "--end-date", "2026-03-01", "--conf", conf]) == 2
+    assert main(["run", "--date", "2026-03-02", "--stages", "visits,nonsense", "--conf", conf]) == 2
+    assert main(["backfill", "--start-date", "2026-03-01", "--end-date", "2026-03-02", "--chunk-days", "0",
+                 "--conf", conf]) == 2
+    assert main(["maintain", "--retain-hours", "1", "--conf", conf]) == 2     # below the safe minimum
+
+
+def test_maintenance_config_and_retention_guard():
+    from impact.config import load_settings
+
+    for name in ("local.yaml", "cluster.yaml"):
+        conf = load_maintenance(load_settings(ROOT / "conf" / name))
+        assert conf.vacuum_retain_hours >= conf.min_vacuum_retain_hours >= 168
+    check_retention(168, MaintenanceConf(), unsafe=False)
+    with pytest.raises(UnsafeRetention):
+        check_retention(24, MaintenanceConf(), unsafe=False)
+    check_retention(0, MaintenanceConf(), unsafe=True)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _comparable(df: DataFrame) -> DataFrame:
+    """Drop run-id and processing-time columns; round floats (sums in another partitioning differ in ulps)."""
+    keep = [f for f in df.schema.fields if not f.name.endswith("run_id") and f.name != "quarantined_at_utc"]
+    return df.select([F.round(F.col(f.name), 6).alias(f.name) if isinstance(f.dataType, (DoubleType, FloatType))
+                      else F.col(f.name) for f in keep])
+
+
+def _table(spark: SparkSession, folder: str, version: int | None = None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(folder)
+
+
+def assert_tables_equal(spark: SparkSession, expected: dict[str, tuple[str, int]], warehouse: str,
+                        only: set[str] | None = None) -> list[str]:
+    """Every table in `expected` (name -> (folder, version)) equals the warehouse's current table, as a
+    multiset of rows. Returns the names compared."""
+    current = deltalog.table_folders(spark, warehouse)
+    names = sorted(n for n in expected if n != "run_log" and (only is None or n in only))
+    assert names
+    for name in names:
+        assert name in current, f"{name} missing from {warehouse}"
+        a = _comparable(_table(spark, *expected[name]))
+        b = _comparable(_table(spark, current[name]))
+        assert a.columns == b.columns, name
+        extra, missing = b.exceptAll(a).count(), a.exceptAll(b).count()
+        assert (extra, missing) == (0, 0), f"{name}: {extra} unexpected rows, {missing} rows missing"
+    return names
+
+
+def _snapshot(spark: SparkSession, warehouse: str) -> dict[str, tuple[str, int]]:
+    return {n: (f, deltalog.latest_version(spark, f)) for n, f in deltalog.table_folders(spark, warehouse).items()}
+
+
+def _data_files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def _log_versions(folder: Path) -> int:
+    return len(list((folder / "_delta_log").glob("*.json")))
+
+
+def _impact(args: list[str], log_file: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYSPARK_PYTHON": str(ROOT / ".venv" / "bin" / "python")}
+    return subprocess.Popen([str(IMPACT), *args, "--conf", str(ROOT / "conf" / "local.yaml"), "--master", "local[2]"],
+                            stdout=log_file.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                            start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)          # the driver JVM and Python workers are in its session
+    proc.wait(timeout=60)
+
+
+# ------------------------------------------------------------------ runs on a demo world
+# Cheapest first: pings-only runs (what the kill tests need), the full daily re-run last. Great Expectations
+# is switched off here (its gate has its own tests); every other step is the production code path.
+
+@pytest.fixture(scope="module")
+def world(spark, settings, tmp_path_factory, generate_world):
+    base = tmp_path_factory.mktemp("runner")
+    raw = generate_world(base / "raw", seed=11, officers=20, start=D0, days=2)
+    local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"), database=DATABASE,
+                                    ingest={**settings.ingest, "great_expectations": False})
+    return local, raw, base
+
+
+@pytest.fixture(scope="module")
+def clean_pings(spark, world):
+    """A clean in-process backfill of the pings for D0..D1 (one-day chunks): the reference the killed
+    runs must end equal to."""
+    local, raw, base = world
+    clean = local.with_overrides(warehouse=str(base / "clean"))
+    out = backfill(spark, clean, D0, D1, 1, ("ingest",), "clean-bf", source="airwave_pings")
+    assert out["skipped"] == [] and len(out["chunks"]) == 2
+    return clean, _snapshot(spark, clean.warehouse)
+
+
+@pytest.mark.integration
+def test_a_failed_source_stops_the_run_with_exit_code_3(spark, world, tmp_path):
+    local, _, _ = world
+    settings = local.with_overrides(warehouse=str(tmp_path / "wh"))
+    # a pings table of another shape is in the way: the source's write fails, the run stops there
+    spark.createDataFrame([(1,)], "x int").write.format("delta").save(settings.table_path("pings"))
+    with pytest.raises(SourceFailed) as failed:
+        execute_stages(spark, settings, daily_plan(D1, ("ingest", "visits")), "broken", source="airwave_pings")
+    assert exit_code_for(failed.value) == 3
+    assert "airwave_pings" in str(failed.value)
+    assert not (tmp_path / "wh" / "visits").exists()                            # later stages did not run
+    assert _table(spark, settings.table_path("pings")).columns == ["x"]         # the table was not touched
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_backfill_killed_between_chunks_resumes_from_its_checkpoint(spark, world, clean_pings, tmp_path):
+    _, raw, _ = world
+    _, snapshot = clean_pings
+    wh = tmp_path / "wh"
+    args = ["backfill", "--start-date", D0.isoformat(), "--end-date", D1.isoformat(), "--chunk-days", "1",
+            "--stages", "ingest", "--source", "airwave_pings", "--warehouse", str(wh), "--raw-root", str(raw),
+            "--no-validate"]
+    proc = _impact(args + ["--run-id", "bf-killed"], tmp_path / "bf1.log")
+    checkpoints = wh / "_ops" / "backfill"
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(checkpoints.glob("*/chunk-*.json")):
+            _kill(proc)
+            break
+        time.sleep(0.05)
+    else:
+        _kill(proc) if proc.poll() is None else None
+    done = sorted(p.name for p in checkpoints.glob("*/chunk-*.json"))
+    assert done == [f"chunk-{D0}_{D0}.json"], (done, (tmp_path / "bf1.log").read_text()[-3000:])
+    assert proc.returncode == -signal.SIGKILL
+    proc = _impact(args + ["--run-id", "bf-resumed"], tmp_path / "bf2.log")
+    assert proc.wait(timeout=1800) == 0, (tmp_path / "bf2.log").read_text()[-3000:]
+    text = (tmp_path / "bf2.log").read_text()
+    assert f"chunk 1/2 {D0}..{D0}: done by run bf-killed, skipping" in text
+    assert f"chunk 2/2 {D1}..{D1}: started" in text and f"chunk 1/2 {D0}..{D0}: started" not in text
+    assert sorted(p.name for p in checkpoints.glob("*/chunk-*.json")) == [f"chunk-{D0}_{D0}.json", f"chunk-{D1}_{D1}.json"]
+    assert assert_tables_equal(spark, snapshot, str(wh)) == ["pings", "quarantine"]
+    ran = {c.user_metadata for c in deltalog.commits_since(spark, str(wh), {})}
+    assert ran == {"bf-killed", "bf-resumed"}                  # chunk 1 by the first process, chunk 2 by the second
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sigkill_during_a_delta_write_leaves_the_last_version_and_a_rerun_ends_equal(spark, world, clean_pings, tmp_path):
+    local, raw, _ = world
+    clean, snapshot = clean_pings
+    wh = tmp_path / "wh"
+    shutil.copytree(clean.warehouse, wh, ignore=shutil.ignore_patterns("_metastore", "_ops"))
+    pings = wh / "pings"
+    before_files, before_log = _data_files(pings), _log_versions(pings)
+    good_version = RsDeltaTable(str(pings)).version()
+    proc = _impact(["run", "--date", D1.isoformat(), "--stages", "ingest", "--source", "airwave_pings",
+                    "--warehouse", str(wh), "--raw-root", str(raw), "--run-id", "killed", "--no-validate"],
+                   tmp_path / "killed.log")
+    deadline, in_flight = time.monotonic() + 1800, set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        in_flight = _data_files(pings) - before_files
+        if in_flight and _log_versions(pings) == before_log:
+            _kill(proc)                                         # data files written, commit not yet made
+            break
+        time.sleep(0.005)
+    else:
+        _kill(proc) if proc.poll() is None else None
+    assert in_flight, "the run never started writing pings: " + (tmp_path / "killed.log").read_text()[-3000:]
+    assert _log_versions(pings) == before_log, "the commit landed before the kill: no write was in flight"
+    # a reader sees the last good version, whole: the files of the killed write are not part of it
+    reader = RsDeltaTable(str(pings))
+    assert reader.version() == good_version
+    assert not set(reader.files()) & in_flight
+    assert_tables_equal(spark, snapshot, str(wh), only={"pings"})
+    day = _table(spark, str(pings)).where(F.col("fix_date") == D1).count()
+    assert day == _table(spark, *snapshot["pings"]).where(F.col("fix_date") == D1).count() > 0
+    # a re-run of the same day ends equal to the clean run
+    rerun = local.with_overrides(warehouse=str(wh))
+    execute_stages(spark, rerun, [StageRun("ingest", (D1, D1))], "after-kill", source="airwave_pings")
+    assert assert_tables_equal(spark, snapshot, str(wh)) == ["pings", "quarantine"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_maintain_expires_compacts_and_vacuums(spark, world, clean_pings, tmp_path):
+    local, _, _ = world
+    _, snapshot = clean_pings
+    wh = tmp_path / "wh"
+    for name in ("pings", "quarantine"):
+        shutil.copytree(snapshot[name][0], wh / name)
+    settings = local.with_overrides(warehouse=str(wh))
+    pings_before = _table(spark, str(wh / "pings"))
+    d1_rows = pings_before.where(F.col("fix_date") == D1).count()
+    assert pings_before.where(F.col("fix_date") == D0).count() > 0 and d1_rows > 0
+    conf = MaintenanceConf(vacuum_retain_hours=168, keep_days={"pings": 1})
+    with pytest.raises(UnsafeRetention):
+        maintain(spark, settings, conf, 0, D1 + timedelta(days=1))
+    report = maintain(spark, settings, conf, 0, D1 + timedelta(days=1), unsafe=True)
+    assert set(report) == {"pings", "quarantine"}
+    after = _table(spark, str(wh / "pings"))
+    assert after.where(F.col("fix_date") == D0).count() == 0                  # older than keep_days: gone
+    assert after.where(F.col("fix_date") == D1).count() == d1_rows             # the rest untouched
+    assert report["pings"]["rows_deleted"] == pings_before.count() - d1_rows
+    for name in ("pings", "quarantine"):
+        live = {Path(f).name for f in RsDeltaTable(str(wh / name)).files()}
+        on_disk = {Path(f).name for f in _data_files(wh / name)}
+        assert report[name]["files_after"] == len(on_disk) and on_disk == live   # only live files remain
+        assert report[name]["files_after"] <= report[name]["files_before"]
+    assert report["pings"]["files_after"] < report["pings"]["files_before"]   # the expired day's files are gone
+    assert_tables_equal(spark, {"quarantine": snapshot["quarantine"]}, str(wh))
+    assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled") == "true"
+
+
+@pytest.fixture(scope="module")
+def first(spark, world):
+    """D0 ingested, then the daily run for D1 (ingest D1, visits + presence D0..D1, register) in-process."""
+    local, _, _ = world
+    execute_stages(spark, local, [StageRun("ingest", (D0, D0))], "setup-d0")
+    results = execute_stages(spark, local, daily_plan(D1, STAGES), "first-d1")
+    return local, results, _snapshot(spark, local.warehouse)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_rerun_of_a_day_equals_the_first_run_and_commits_carry_the_run_id(spark, first):
+    local, results, snapshot = first
+    assert [r.stage for r in results] == list(STAGES) and all(r.status == "ok" for r in results)
+    by_stage = {r.stage: r for r in results}
+    assert by_stage["visits"].rows_in > 0 and by_stage["visits"].rows_by_table["visits"] > 0
+    assert by_stage["presence"].rows_by_table["fact_presence_hour"] > 0
+    again = execute_stages(spark, local, daily_plan(D1, STAGES), "second-d1")
+    compared = assert_tables_equal(spark, snapshot, local.warehouse)
+    assert {"pings", "visits", "quarantine", "fact_visit", "fact_presence_hour", "fact_area_day", "dim_area"} <= set(compared)
+    # the same rows written, stage by stage and table by table
+    for a, b in zip(results, again):
+        assert a.rows_by_table == b.rows_by_table, a.stage
+    # every commit of the re-run carries its run id, in the Delta history Spark shows
+    commits = deltalog.commits_since(spark, local.warehouse, {n: v for n, (_, v) in snapshot.items()})
+    assert commits and all(c.user_metadata == "second-d1" for c in commits), \
+        [(c.table, c.version, c.user_metadata) for c in commits if c.user_metadata != "second-d1"]
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, local.table_path("visits")).history(1).first()
+    assert history["userMetadata"] == "second-d1"
+    assert spark.conf.get(deltalog.USER_METADATA_CONF, None) is None          # not left set after the stage
+    registered = {r.tableName for r in spark.sql(f"SHOW TABLES IN {DATABASE}").collect()}
+    assert {"visits", "fact_area_day", "pings"} <= registered
