@@ -20,13 +20,14 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public visits presence register serve dictionary run test bench fingerprint clean package maintain
+.PHONY: help setup venv jars demo ingest ingest-public visits presence analysis register serve dictionary run test chromium bench fingerprint clean package maintain
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
 	@echo "make jars  - fetch and verify the pinned JVM jars into $(JARS_DIR)"
 	@echo "make demo  - (re)generate the demo world into $(RAW)"
 	@echo "make serve - serve the registered tables over HiveServer2 on 127.0.0.1:$(PORT) (Qlik ODBC)"
+	@echo "make analysis - the strategic analysis tables and HTML report for START..END"
 	@echo "make dictionary - regenerate docs/data_dictionary.md from schemas/"
 	@echo "make package - wheel, packed venv, jars and cluster conf in dist/ for spark-submit (README: Operations)"
 	@echo "make maintain - expire, compact and VACUUM the warehouse tables (maintenance: in the config)"
@@ -69,6 +70,10 @@ visits: ingest
 presence: visits
 	$(PY) jobs/presence.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
 
+# Strategic analysis tables and the HTML report (<warehouse>/_reports/analysis_<start>_<end>.html; docs/analysis.md)
+analysis: presence
+	$(PY) jobs/analysis.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
+
 # Register every Delta table under the warehouse in the metastore (database from $(CONF)), then exit
 register: setup
 	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --register-only
@@ -86,7 +91,13 @@ run: ingest ingest-public presence
 	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --register-only
 	@echo "Tables written under $(abspath $(WAREHOUSE)) and registered (see README: Tables; make serve to query them)."
 
-test: setup
+# Headless Chromium for the report rendering test: installed as root where apt-get exists, else the test skips
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not found and cannot be installed here (needs root and apt-get): the report rendering tests will skip"; fi; }
+
+test: setup chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmark every stage on local Spark at N pings (default 1M); results in bench/results (docs/performance.md).
