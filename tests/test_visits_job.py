@@ -39,12 +39,17 @@ def test_truth_lies_within_the_dwell_bounds(spark, world):
     assert (areas["duration_lower_s"] <= areas["duration_best_s"]).all()
     assert (areas["duration_best_s"] <= areas["duration_upper_s"]).all()
     assert set(areas["role"]) - {"unknown"}                               # postings attached
-    # the generator's officer-minutes inside areas, from the continuous simulated tracks
+    # the generator's officer-minutes inside areas, from the continuous simulated tracks, by local day;
+    # the visits compared are those whose entry falls on the same local days (28 March: GMT; 29 March:
+    # 00:00 GMT - 23:00 UTC), all of which this run owns. docs/visits.md says what the bounds bound.
     truth = pd.read_csv(raw / "_truth" / "area_day_truth.csv")
-    # truth is by local day: 28 March (GMT) and 29 March (00:00 GMT - 23:00 UTC) cover UTC 28 00:00 - 29 23:00
-    true_minutes = truth[truth["local_date"].isin([D1.isoformat(), D2.isoformat()])]["all_officer_minutes"].sum()
-    lower, best, upper = (areas[c].sum() / 60 for c in ("duration_lower_s", "duration_best_s", "duration_upper_s"))
-    assert lower * 0.97 <= true_minutes <= upper * 1.03, (lower, best, true_minutes, upper)
+    days = [D1.isoformat(), D2.isoformat()]
+    true_minutes = truth[truth["local_date"].isin(days)]["all_officer_minutes"].sum()
+    entry = pd.to_datetime(areas["entry_est_at_utc"])
+    entry = entry.dt.tz_localize("UTC") if entry.dt.tz is None else entry
+    same_days = areas[entry.dt.tz_convert("Europe/London").dt.date.astype(str).isin(days)]
+    lower, best, upper = (same_days[c].sum() / 60 for c in ("duration_lower_s", "duration_best_s", "duration_upper_s"))
+    assert lower <= true_minutes <= upper, (lower, best, true_minutes, upper)    # no slack
     assert abs(best - true_minutes) / true_minutes < 0.15
 
 
