@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from impact.spatial.bng import bng_to_wgs84, bng_to_wgs84_np, geometry_wkt_to_bng, wgs84_to_bng, wgs84_to_bng_np
+from impact.spatial.bng import (FORCE_REGION_KM, _pyproj_tm, _tm_sql, bng_to_wgs84, bng_to_wgs84_np, geometry_wkt_to_bng,
+                                wgs84_to_bng, wgs84_to_bng_np, wgs84_to_bng_sql, with_bng)
 
 POINTS = Path(__file__).parent / "data" / "os_ostn15_test_points.csv"
 TOLERANCE_M = 0.01
@@ -52,6 +53,50 @@ def test_spark_bng_to_wgs84_matches_os_points(spark, os_points):
            .toPandas())
     error = _lonlat_error_m(got.lon, got.lat, got.ref_lon, got.ref_lat)
     assert error.max() < TOLERANCE_M
+
+
+def test_with_bng_matches_os_points(spark, os_points):
+    """The DataFrame form at all 40 OS points: SQL inside the force region (TP12 area), UDF outside it."""
+    got = with_bng(spark.createDataFrame(os_points), "lon", "lat", "b").select("point_id", "easting", "northing", "b.*")
+    got = got.toDF("point_id", "ref_e", "ref_n", "e", "n").toPandas()
+    error = np.hypot(got.e - got.ref_e, got.n - got.ref_n)
+    assert len(got) == 40 and error.max() < TOLERANCE_M, got.assign(error=error).sort_values("error").tail(3).to_string()
+
+
+def test_spark_sql_projection_agrees_with_pyproj_to_nanometres(spark, os_points):
+    x, y = _tm_sql(F.col("lon"), F.col("lat"))
+    got = spark.createDataFrame(os_points).select(x.alias("x"), y.alias("y")).toPandas()
+    px, py = _pyproj_tm()[0].transform(os_points.lon.to_numpy(), os_points.lat.to_numpy())
+    assert np.hypot(got.x - px, got.y - py).max() < 1e-6
+
+
+def test_dense_force_area_sample_sql_equals_numpy_twin(spark):
+    """20,000 points over the force area (and a ring beyond the SQL region, which takes the UDF fallback)."""
+    rng = np.random.default_rng(7)
+    lon = np.concatenate([rng.uniform(-2.2, -1.4, 20_000), [-3.5, -0.2, -1.8, -1.8]])
+    lat = np.concatenate([rng.uniform(52.33, 52.66, 20_000), [52.5, 52.5, 51.7, 53.4]])
+    pdf = pd.DataFrame({"lon": lon, "lat": lat})
+    inside, _, _ = wgs84_to_bng_sql(F.col("lon"), F.col("lat"))
+    got = (spark.createDataFrame(pdf).repartition(2)
+           .select("lon", "lat", inside.alias("inside"), wgs84_to_bng(F.col("lon"), F.col("lat"), FORCE_REGION_KM).alias("b"))
+           .select("lon", "lat", "inside", "b.*").toPandas().sort_values(["lon", "lat"]))
+    e, n = wgs84_to_bng_np(got.lon, got.lat)
+    assert got.inside.sum() == 20_000 and (~got.inside).sum() == 4       # the four far points used the fallback
+    assert np.hypot(got.easting - e, got.northing - n).max() < 1e-6
+    e0, n0, e1, n1 = FORCE_REGION_KM
+    inner = got[got.inside]
+    assert inner.easting.between(e0 * 1000, e1 * 1000).all() and inner.northing.between(n0 * 1000, n1 * 1000).all()
+    # the DataFrame form (its own projections) gives the same values, fallback included
+    framed = (with_bng(spark.createDataFrame(pdf).repartition(2), "lon", "lat", "b")
+              .select("lon", "lat", "b.*").toPandas().sort_values(["lon", "lat"]))
+    assert list(framed.columns) == ["lon", "lat", "easting", "northing"]
+    assert np.hypot(framed.easting.to_numpy() - e, framed.northing.to_numpy() - n).max() < 1e-6
+    # without Python: the same inside the region, null outside it
+    bare = (with_bng(spark.createDataFrame(pdf), "lon", "lat", "b", outside="null")
+            .select("lon", "lat", "b.*").toPandas().sort_values(["lon", "lat"]))
+    far = ~got.inside.to_numpy()
+    assert bare.easting.isna().to_numpy().tolist() == far.tolist()
+    assert np.abs(bare.easting.to_numpy()[~far] - e[~far]).max() < 1e-6
 
 
 def test_numpy_twins_match_os_points(os_points):
