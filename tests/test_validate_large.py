@@ -48,10 +48,10 @@ def test_a_bad_row_outside_the_sample_is_still_caught_by_the_aggregates(spark, c
     sampled = {r.fix_at_utc for r in deterministic_sample(frame, contract, 600, target=100).collect()}
     outside = next(i for i in range(600) if datetime(2026, 3, 16, 8) + timedelta(seconds=30 * i) not in sampled)
     bad = _pings(spark, **{f"r{outside}": {"easting": 900000.0}})
-    result = validate_accepted(bad, contract, contracts.force_area_bng, full_gate_max_rows=100)
+    result = validate_accepted(bad, contract, contracts.force_area_bng, full_gate_max_rows=100, sample_rows=100)
     assert result.success is False
     assert [(f["expectation"], f["kwargs"]["column"]) for f in result.failures()] == [("expect_column_min_max_to_be_between", "easting")]
     # the same frame through the full gate (small source) fails in GX's own expectation
     full = validate_accepted(bad, contract, contracts.force_area_bng)
     assert {f["expectation"] for f in full.failures()} == {"expect_column_values_to_be_between"}
-    assert validate_accepted(bad.where(F.col("easting") < 800000), contract, contracts.force_area_bng, 100).success
+    assert validate_accepted(bad.where(F.col("easting") < 800000), contract, contracts.force_area_bng, 100, 100).success

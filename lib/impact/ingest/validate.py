@@ -175,7 +175,7 @@ def deterministic_sample(df: DataFrame, contract: SourceContract, rows: int, tar
 
 
 def validate_accepted(df: DataFrame, contract: SourceContract, force_area_bng: dict[str, float],
-                      full_gate_max_rows: int | None = FULL_GATE_MAX_ROWS) -> ValidationResult:
+                      full_gate_max_rows: int | None = FULL_GATE_MAX_ROWS, sample_rows: int = SAMPLE_ROWS) -> ValidationResult:
     """Run the expectations over `df` (a Spark DataFrame; GX computes aggregates, nothing is collected);
     over a deterministic sample plus full-data aggregates when `df` has more than `full_gate_max_rows`."""
     gx = _gx()
@@ -184,8 +184,8 @@ def validate_accepted(df: DataFrame, contract: SourceContract, force_area_bng: d
     # a cheap first look: more rows than the full gate takes? (stops scanning at full_gate_max_rows + 1)
     if full_gate_max_rows is not None and df.limit(full_gate_max_rows + 1).count() > full_gate_max_rows:
         rows, results = full_aggregates(df, contract, force_area_bng)
-        target = deterministic_sample(df, contract, rows)
-        log.info("%s: %d accepted rows: aggregates over all, GX over a sample of about %d", contract.name, rows, SAMPLE_ROWS)
+        target = deterministic_sample(df, contract, rows, sample_rows)
+        log.info("%s: %d accepted rows: aggregates over all, GX over a sample of about %d", contract.name, rows, sample_rows)
     context = _new_context()
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{contract.name}_accepted"))
     for expectation in expectations_for(contract, force_area_bng):
