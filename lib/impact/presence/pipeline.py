@@ -25,6 +25,7 @@ from impact.presence.events import HarmWeights, conformed_events, events_in_zone
 from impact.presence.facts import intermittency_by_day, presence_by_hour
 from impact.presence.marts import area_day, dim_area, dim_officer, fact_visit, fact_visit_track
 from impact.fingerprint import fingerprint_frame
+from impact.runlog import logged_stage
 from impact.schemas import table_schema
 from impact.tables import read_table, replace_predicate, table_exists, write_table
 
@@ -81,6 +82,7 @@ def rows_written(spark: SparkSession, settings: Settings, name: str) -> int:
     return spark.read.format("delta").load(path).count()
 
 
+@logged_stage("presence", "fact_visit")
 def run_presence(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None) -> dict:
     """Write every mart for the window; returns row counts per table."""
     params, weights, raw = load_marts_conf(settings)
