@@ -254,7 +254,7 @@ def test_sigkill_during_a_delta_write_leaves_the_last_version_and_a_rerun_ends_e
     # a reader sees the last good version, whole: the files of the killed write are not part of it
     reader = RsDeltaTable(str(pings))
     assert reader.version() == good_version
-    assert not set(reader.files()) & in_flight
+    assert not {Path(u).name for u in reader.file_uris()} & {Path(f).name for f in in_flight}
     assert_tables_equal(spark, snapshot, str(wh), only={"pings"})
     day = _table(spark, str(pings)).where(F.col("fix_date") == D1).count()
     assert day == _table(spark, *snapshot["pings"]).where(F.col("fix_date") == D1).count() > 0
@@ -286,7 +286,7 @@ def test_maintain_expires_compacts_and_vacuums(spark, world, clean_pings, tmp_pa
     assert after.where(F.col("fix_date") == D1).count() == d1_rows             # the rest untouched
     assert report["pings"]["rows_deleted"] == pings_before.count() - d1_rows
     for name in ("pings", "quarantine"):
-        live = {Path(f).name for f in RsDeltaTable(str(wh / name)).files()}
+        live = {Path(u).name for u in RsDeltaTable(str(wh / name)).file_uris()}
         on_disk = {Path(f).name for f in _data_files(wh / name)}
         assert report[name]["files_after"] == len(on_disk) and on_disk == live   # only live files remain
         assert report[name]["files_after"] <= report[name]["files_before"]
