@@ -181,8 +181,8 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
             if not validation.success:
                 raise ValidationFailed(f"{contract.name}: accepted rows failed {validation.failures()}")
         bad = quarantined(checked, contract.name, run_id, result.started_at.replace(tzinfo=None))
-        write_table(bad, settings, "quarantine", quarantine_scope(contract, window, months))
         if result.rows_read and not result.rows_accepted:
+            write_table(bad, settings, "quarantine", quarantine_scope(contract, window, months))
             # Every row was refused (another force's file, a wrong layout): the rows already in the table
             # for this slice stay as they were. The quarantine above says why.
             result.status = "all_quarantined"
@@ -191,7 +191,8 @@ def ingest_source(spark: SparkSession, settings: Settings, contracts: Contracts,
             log.error("%s: %s", contract.name, result.error)
             return result
         result.output_version = write_table(good, settings, contract.table, replace_scope(contract, window, months))
-    return result
+        write_table(bad, settings, "quarantine", quarantine_scope(contract, window, months))   # after the table:
+    return result                                                     # a failed table write leaves both as they were
 
 
 def run_ingest(spark: SparkSession, settings: Settings, sources: str, window: tuple[date, date] | None,
@@ -210,7 +211,8 @@ def run_ingest(spark: SparkSession, settings: Settings, sources: str, window: tu
         try:
             ingest_source(spark, settings, contracts, contract, run_id, window, validate, result)
         except Exception as error:  # noqa: BLE001 - every failure is logged and reported, then re-raised at the end
-            result.status, result.error = "failed", one_line_error(error)
+            result.status = "validation_failed" if isinstance(error, ValidationFailed) else "failed"
+            result.error = one_line_error(error)
             log.error("%s: FAILED: %s", contract.name, result.error)
             log.debug("%s: failure detail", contract.name, exc_info=error)
         result.finished_at = utc_now()
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_ingest(spark, settings, args.source, window, args.run_id, argv, contracts)
     finally:
         spark.stop()
-    failed = [r for r in results if r.status in {"failed", "all_quarantined"}]
+    failed = [r for r in results if r.status in {"failed", "validation_failed", "all_quarantined"}]
     log.info("ingest finished: %d ok, %d no input, %d failed (%d of them every row quarantined); tables under %s",
              sum(r.status == "ok" for r in results), sum(r.status == "no_input" for r in results), len(failed),
              sum(r.status == "all_quarantined" for r in results), settings.warehouse)

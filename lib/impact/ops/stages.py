@@ -26,12 +26,15 @@ log = logging.getLogger(__name__)
 ANALYSIS_MODULE = "impact.analysis.pipeline"
 
 
+# A critical data-quality check failed on a stage's output (exit code 4): the ingest GX gate, or the
+# marts' publication gate (impact.quality), which raises this same class.
+from impact.quality import QualityGateFailed  # noqa: E402
+
+
 class SourceFailed(RuntimeError):
     """One or more ingest sources failed (exit code 3); later stages are not run on incomplete inputs."""
 
 
-class QualityGateFailed(RuntimeError):
-    """A critical data-quality check failed on a stage's output (exit code 4)."""
 
 
 @dataclass
@@ -84,7 +87,7 @@ def _ingest(spark: SparkSession, settings: Settings, run: StageRun, run_id: str,
     # A Great Expectations failure surfaces as a failed step whose error names the failed expectations
     gate = [s for s in steps if s.status in ("validation_failed", "gate_failed") or (
         s.status == "failed" and (s.validation_success is False or "accepted rows failed" in (s.error or "")))]
-    failed = [s for s in steps if s.status == "failed" and s not in gate]
+    failed = [s for s in steps if s.status in ("failed", "all_quarantined") and s not in gate]
     if gate:
         raise QualityGateFailed("quality gate failed for " + "; ".join(f"{s.source}: {s.error}" for s in gate))
     if failed:
