@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from impact.ingest.contract import load_contracts
 from impact.ingest.pipeline import ingest_source, replace_scope, run_ingest
@@ -196,3 +197,19 @@ def test_visits_and_presence_replace_only_their_dates(spark, settings, tmp_path,
     assert {("visits", "v-all"), ("visits", "v-mid"), ("presence", "p-all"), ("presence", "p-mid")} <= set(zip(log["job"], log["run_id"]))
     failed = log[log["run_id"] == "v-none"]
     assert list(failed["status"]) == ["failed"] and "NoPingsError" in failed["error"].iloc[0]
+    # the publication gate: a corrupt visit (dwell bounds out of order) stops presence from publishing
+    from impact.quality import QualityGateFailed
+
+    marts = list(facts) + ["fact_visit_track"]
+    versions = {name: DeltaTable(local.table_path(name)).version() for name in marts}
+    bad = (spark.read.format("delta").load(local.table_path("visits")).where(f"visit_date = '{d1}'").limit(1)
+           .selectExpr("*").withColumn("visit_id", F.concat(F.col("visit_id"), F.lit("-corrupt")))
+           .withColumn("duration_lower_s", F.col("duration_upper_s") + 100))
+    bad.write.format("delta").mode("append").save(local.table_path("visits"))
+    with pytest.raises(QualityGateFailed, match="nothing published") as gate:
+        run_presence(spark, local, d1, d1, run_id="p-bad")
+    assert {name: DeltaTable(local.table_path(name)).version() for name in marts} == versions
+    report = Path(gate.value.report).read_text()
+    assert "FAIL" in report and "duration_best_s" in report and "p-bad" in report
+    log = frame(local, "run_log")
+    assert list(log.loc[log["run_id"] == "p-bad", "status"]) == ["failed"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import ExitStack
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from impact.presence.marts import area_day, dim_area, dim_officer, fact_visit, f
 from impact.fingerprint import fingerprint_frame
 from impact.runlog import logged_stage
 from impact.schemas import table_schema
-from impact.tables import read_table, replace_predicate, table_exists, write_table
+from impact.quality import check_outputs
+from impact.tables import Staged, read_table, replace_predicate, table_exists, write_table
 
 log = logging.getLogger(__name__)
 
@@ -112,33 +114,48 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
     officers = read_table(spark, settings, "dim_officer")
     dates = read_table(spark, settings, "dim_date")
 
-    # events in zones; activity of every visit read (the window's own are written)
-    zoned = events_in_zones(conformed_events(crimes, incidents, searches, weights), zones).cache()
-    write_table(_between(zoned, "event_date", *window).withColumn("marts_run_id", run), settings, "fact_event",
-                replace_predicate(None, "event_date", window))
-    visits_act, responding = with_activity(visits, resources, zoned, params)
-    visits_act = visits_act.cache()
-    owned = _between(visits_act, "visit_date", *window)
-    write_table(fact_visit(owned, officers).withColumn("marts_run_id", run), settings, "fact_visit",
-                replace_predicate(None, "visit_date", window))
-    write_table(fact_visit_track(owned).withColumn("marts_run_id", run), settings, "fact_visit_track",
-                replace_predicate(None, "visit_date", window))
+    # Facts are computed and staged first, checked by the publication gate (impact.quality), and only
+    # then written: a run whose outputs break a critical expectation publishes nothing.
+    with ExitStack() as stack:
+        def stage(name: str, df: DataFrame) -> DataFrame:
+            staging = stack.enter_context(Staged(spark, settings, f"{run_id}-{name}"))
+            return staging.write(table_schema(name).conform(df.withColumn("marts_run_id", run)))
 
-    # presence per hour (all officers; per resource group and mode) for the window's UTC hours
-    pieces = activity_pieces(visits_act, responding).cache()
-    for name, keys in (("fact_presence_hour", ["zone_id"]), ("fact_presence_hour_unit", UNIT_KEYS)):
-        hourly = (presence_by_hour(visits_act, keys, pieces)
-                  .withColumn("hour_date", F.to_date("hour_start_utc"))
-                  .withColumn("marts_run_id", run))
-        write_table(_between(hourly, "hour_date", *window), settings, name, replace_predicate(None, "hour_date", window))
+        # events in zones; activity of every visit read (the window's own are written)
+        zoned = events_in_zones(conformed_events(crimes, incidents, searches, weights), zones).cache()
+        facts = {"fact_event": stage("fact_event", _between(zoned, "event_date", *window))}
+        visits_act, responding = with_activity(visits, resources, zoned, params)
+        visits_act = visits_act.cache()
+        owned = _between(visits_act, "visit_date", *window)
+        facts["fact_visit"] = stage("fact_visit", fact_visit(owned, officers))
+        facts["fact_visit_track"] = stage("fact_visit_track", fact_visit_track(owned))
 
-    # area-day: every zone x local date of the window
-    hour_zone = read_table(spark, settings, "fact_presence_hour")
-    day_events = (read_table(spark, settings, "fact_event").where(F.col("event_date") >= F.lit(start - timedelta(days=1))))
-    summary = area_day(read_table(spark, settings, "dim_area"), dates, hour_zone,
-                       intermittency_by_day(visits_act, ["zone_id"]), day_events, visits_act, start, end)
-    write_table(summary.withColumn("marts_run_id", run), settings, "fact_area_day",
-                replace_predicate(None, "local_date", window))
+        # presence per hour (all officers; per resource group and mode) for the window's UTC hours
+        pieces = activity_pieces(visits_act, responding).cache()
+        for name, keys in (("fact_presence_hour", ["zone_id"]), ("fact_presence_hour_unit", UNIT_KEYS)):
+            hourly = presence_by_hour(visits_act, keys, pieces).withColumn("hour_date", F.to_date("hour_start_utc"))
+            facts[name] = stage(name, _between(hourly, "hour_date", *window))
+
+        # area-day: every zone x local date of the window, from this run's hours and events plus the
+        # stored ones just outside the window (a local day starts at 23:00 UTC the day before in summer)
+        def around(name: str, column: str, lo: date) -> DataFrame:
+            stored = read_table(spark, settings, name) if table_exists(spark, settings.table_path(name)) else None
+            if stored is None:
+                return facts[name]
+            outside = stored.where((F.col(column) >= F.lit(lo)) & ~F.col(column).between(F.lit(start), F.lit(end)))
+            return outside.unionByName(facts[name])
+
+        summary = area_day(read_table(spark, settings, "dim_area"), dates,
+                           around("fact_presence_hour", "hour_date", start - timedelta(days=2)),
+                           intermittency_by_day(visits_act, ["zone_id"]),
+                           around("fact_event", "event_date", start - timedelta(days=1)), visits_act, start, end)
+        facts["fact_area_day"] = stage("fact_area_day", summary)
+
+        report = check_outputs(settings, "presence", run_id, facts)
+        columns = {"fact_event": "event_date", "fact_visit": "visit_date", "fact_visit_track": "visit_date",
+                   "fact_presence_hour": "hour_date", "fact_presence_hour_unit": "hour_date", "fact_area_day": "local_date"}
+        for name, df in facts.items():
+            write_table(df, settings, name, replace_predicate(None, columns[name], window))
     for name in MART_TABLES:
         if name not in counts:
             # the window's slice is exactly what the run wrote (replaceWhere refuses rows outside it)
@@ -150,7 +167,7 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
                  unmatched_assignments(_between(resources, "assigned_date", *window), postings).collect()}
     log.info("presence %s..%s: %d incident assignments name no known collar number and match no visit %s "
              "(call signs would need a call-sign table: docs/presence.md)", start, end, sum(unmatched.values()), unmatched)
-    return {"run_id": run_id, "rows": counts, "unmatched_assignments": unmatched}
+    return {"run_id": run_id, "rows": counts, "unmatched_assignments": unmatched, "quality_report": report}
 
 
 def main(argv: list[str] | None = None) -> int:
