@@ -46,6 +46,20 @@ def spark(settings):
 
 
 @pytest.fixture(scope="session")
+def contracts():
+    """The shipped source contracts (conf/sources.yaml)."""
+    from impact.ingest.contract import load_contracts
+
+    return load_contracts(ROOT / "conf" / "sources.yaml")
+
+
+@pytest.fixture()
+def local(settings, tmp_path):
+    """The embedded settings with this test's own raw root and warehouse."""
+    return settings.with_overrides(raw_root=str(tmp_path / "raw"), warehouse=str(tmp_path / "wh"))
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The public files in ../shared/data, or a skip that says why."""
     if not SHARED_DATA.is_dir():

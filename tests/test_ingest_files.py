@@ -9,23 +9,12 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from impact.ingest.contract import load_contracts
 from impact.ingest.pipeline import ingest_source, run_ingest
 from impact.ingest.read import IngestInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "ISSI,Affiliation,FixTimeUTC,Latitude,Longitude,SpeedKmh,Heading,TerminalType"
 GOOD = "1001,A1234,2026-03-16 10:00:00,52.4862,-1.8904,12,90,HH"
-
-
-@pytest.fixture(scope="module")
-def contracts():
-    return load_contracts(ROOT / "conf" / "sources.yaml")
-
-
-@pytest.fixture()
-def raw_settings(settings, tmp_path):
-    return settings.with_overrides(raw_root=str(tmp_path / "raw"), warehouse=str(tmp_path / "wh"))
 
 
 def write_pings(settings, day: str, text: str) -> None:
@@ -37,37 +26,37 @@ def write_pings(settings, day: str, text: str) -> None:
 WINDOW = (date(2026, 3, 16), date(2026, 3, 16))
 
 
-def test_unknown_column_is_a_clear_error(spark, raw_settings, contracts):
-    write_pings(raw_settings, "20260316", HEADER + ",CallerName\n" + GOOD + ",Jane\n")
+def test_unknown_column_is_a_clear_error(spark, local, contracts):
+    write_pings(local, "20260316", HEADER + ",CallerName\n" + GOOD + ",Jane\n")
     with pytest.raises(IngestInputError, match=r"CallerName.*neither carries nor drops"):
-        ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+        ingest_source(spark, local, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
 
 
-def test_missing_column_is_a_clear_error(spark, raw_settings, contracts):
-    write_pings(raw_settings, "20260316", HEADER.replace("Affiliation", "Affil") + "\n" + GOOD + "\n")
+def test_missing_column_is_a_clear_error(spark, local, contracts):
+    write_pings(local, "20260316", HEADER.replace("Affiliation", "Affil") + "\n" + GOOD + "\n")
     with pytest.raises(IngestInputError, match=r"lacks column\(s\) \['Affiliation'\]"):
-        ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+        ingest_source(spark, local, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
 
 
-def test_empty_file_is_a_clear_error(spark, raw_settings, contracts):
-    write_pings(raw_settings, "20260316", "")
+def test_empty_file_is_a_clear_error(spark, local, contracts):
+    write_pings(local, "20260316", "")
     with pytest.raises(IngestInputError, match="is empty"):
-        ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+        ingest_source(spark, local, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
 
 
-def test_header_only_file_is_zero_rows_not_an_error(spark, raw_settings, contracts):
-    write_pings(raw_settings, "20260316", HEADER + "\n")
-    result = ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+def test_header_only_file_is_zero_rows_not_an_error(spark, local, contracts):
+    write_pings(local, "20260316", HEADER + "\n")
+    result = ingest_source(spark, local, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
     assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (0, 0, 0)
 
 
-def test_missing_day_is_reported_as_no_input(spark, raw_settings, contracts):
-    result = ingest_source(spark, raw_settings, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
+def test_missing_day_is_reported_as_no_input(spark, local, contracts):
+    result = ingest_source(spark, local, contracts, contracts.get("airwave_pings"), "r", WINDOW, validate=False)
     assert result.status == "no_input"
 
 
 @pytest.mark.integration
-def test_bad_rows_quarantined_accounted_validated_and_rerun_is_idempotent(spark, raw_settings, contracts):
+def test_bad_rows_quarantined_accounted_validated_and_rerun_is_idempotent(spark, local, contracts):
     lines = [
         HEADER,
         GOOD,
@@ -82,9 +71,9 @@ def test_bad_rows_quarantined_accounted_validated_and_rerun_is_idempotent(spark,
         "1008,A1111,2026-03-16 10:06:00,52.4862,-1.8904,12,90,HH,extra,fields",  # malformed line
         "1009,A2222,2026-03-16 10:07:00,52.4862,-1.8904,,,VM",
     ]
-    write_pings(raw_settings, "20260316", "\n".join(lines) + "\n")
+    write_pings(local, "20260316", "\n".join(lines) + "\n")
     contract = contracts.get("airwave_pings")
-    first = ingest_source(spark, raw_settings, contracts, contract, "run-1", WINDOW, validate=True)
+    first = ingest_source(spark, local, contracts, contract, "run-1", WINDOW, validate=True)
     assert first.rows_read == 11
     assert (first.rows_accepted, first.rows_quarantined) == (2, 9)
     assert first.validation_success is True
@@ -94,9 +83,9 @@ def test_bad_rows_quarantined_accounted_validated_and_rerun_is_idempotent(spark,
         "impossible_time:fix_at_utc": 1, "malformed_row": 1, "missing_required:collar_number": 1,
     }
     # a second run over the same day replaces its slice instead of appending to it
-    ingest_source(spark, raw_settings, contracts, contract, "run-2", WINDOW, validate=False)
-    pings = DeltaTable(raw_settings.table_path("pings")).to_pandas()
-    quarantine = DeltaTable(raw_settings.table_path("quarantine")).to_pandas()
+    ingest_source(spark, local, contracts, contract, "run-2", WINDOW, validate=False)
+    pings = DeltaTable(local.table_path("pings")).to_pandas()
+    quarantine = DeltaTable(local.table_path("quarantine")).to_pandas()
     assert sorted(pings["issi"]) == ["1001", "1009"]
     assert set(pings["ingest_run_id"]) == {"run-2"}
     assert len(quarantine) == 9 and set(quarantine["run_id"]) == {"run-2"}
@@ -139,14 +128,14 @@ f00d,2024-01,West Midlands Police,West Midlands Police,,,No location,,,Other the
 """
 
 
-def test_police_uk_current_street_layout(spark, raw_settings, contracts):
-    folder = Path(raw_settings.raw_root) / "police_uk"
+def test_police_uk_current_street_layout(spark, local, contracts):
+    folder = Path(local.raw_root) / "police_uk"
     folder.mkdir(parents=True)
     (folder / "2024-01-west-midlands-street.csv").write_text(CURRENT_STREET)
-    result = ingest_source(spark, raw_settings, contracts, contracts.get("police_uk_street"), "r", None, validate=True)
+    result = ingest_source(spark, local, contracts, contracts.get("police_uk_street"), "r", None, validate=True)
     assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (4, 3, 1)
     assert result.reasons == {"missing_required:lon": 1}   # first reason; lat is also listed
-    crimes = DeltaTable(raw_settings.table_path("crimes")).to_pandas()
+    crimes = DeltaTable(local.table_path("crimes")).to_pandas()
     assert crimes["crime_ref"].is_unique                    # identical ASB rows still get distinct refs
     assert set(crimes["police_uk_crime_id"].dropna()) == {CURRENT_STREET.split("\n")[1].split(",")[0]}
     assert (crimes["committed_from_utc"] == pd.Timestamp("2024-01-01", tz="UTC")).all()   # GMT month start

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from impact.ingest.contract import load_contracts
 from impact.ingest.pipeline import ingest_source, run_ingest
 from impact.ingest.read import IngestInputError
 
@@ -24,16 +23,6 @@ CRIME = ("20/0000017/26,034/01,Robbery,Robbery of personal property,16/03/2026 0
          "16/03/2026 10:39,412843,287974,C866922,Victim,01/01/1980,B1")
 DAY = date(2026, 3, 16)
 WINDOW = (DAY, DAY)
-
-
-@pytest.fixture(scope="module")
-def contracts():
-    return load_contracts(ROOT / "conf" / "sources.yaml")
-
-
-@pytest.fixture()
-def local(settings, tmp_path):
-    return settings.with_overrides(raw_root=str(tmp_path / "raw"), warehouse=str(tmp_path / "wh"))
 
 
 def put(settings, relative: str, content: str | bytes) -> Path:

@@ -11,7 +11,6 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from impact.ingest.contract import load_contracts
 from impact.ingest.pipeline import ingest_source, replace_scope, run_ingest
 from impact.tables import OwnershipError, write_table
 
@@ -30,16 +29,6 @@ def search(when: str, lat: float = 52.4797, lon: float = -1.8986) -> str:
 
 def street(month: str, crime: str, lat: float = 52.479699, lon: float = -1.898575) -> str:
     return f"{crime},{month},West Midlands Police,West Midlands Police,{lon},{lat},On or near X,E01,B,Burglary,,"
-
-
-@pytest.fixture(scope="module")
-def contracts():
-    return load_contracts(ROOT / "conf" / "sources.yaml")
-
-
-@pytest.fixture()
-def local(settings, tmp_path):
-    return settings.with_overrides(raw_root=str(tmp_path / "raw"), warehouse=str(tmp_path / "wh"))
 
 
 def put(settings, relative: str, lines: list[str]) -> Path:
