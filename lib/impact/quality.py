@@ -55,7 +55,9 @@ def critical_expectations(table: str) -> list:
                 E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="duration_best_s", column_B="duration_lower_s", or_equal=True),
                 E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="duration_upper_s", column_B="duration_best_s", or_equal=True)]
     if table == "fact_event":
-        return [E.ExpectColumnValuesToNotBeNull(column="event_id"), E.ExpectColumnValuesToBeUnique(column="event_id"),
+        # one row per zone containing the event (overlapping rings of two areas): (event_id, zone_id) is the key
+        return [E.ExpectColumnValuesToNotBeNull(column="event_id"),
+                E.ExpectCompoundColumnsToBeUnique(column_list=["event_id", "zone_id"]),
                 E.ExpectColumnValuesToBeBetween(column="harm_weight", min_value=0)]
     if table == "fact_area_day":
         return ([E.ExpectCompoundColumnsToBeUnique(column_list=["zone_id", "local_date"]),

@@ -127,7 +127,7 @@ _SPARK_TYPES = {"string": StringType(), "double": DoubleType(), "bigint": LongTy
 
 
 def _cell(value: Any, kind: str) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):      # None, NaN, NaT and pandas' NA
         return None
     if isinstance(value, (np.generic,)):
         value = value.item()
