@@ -373,12 +373,13 @@ class Steps:
     def install(self) -> None:
         import impact.ingest.pipeline as ingest
         import impact.presence.pipeline as presence
+        import impact.runlog as runlog
         import impact.visits.pipeline as visits
 
         for module in (ingest, visits, presence):
             self._wrap(module, "write_table", lambda df, settings, table, *a, **k: f"write {table}")
         self._wrap(ingest, "validate_accepted", lambda df, contract, *a, **k: f"validate {contract.name}")
-        self._wrap(ingest, "append_table", lambda df, settings, table, *a, **k: f"append {table}")
+        self._wrap(runlog, "append_table", lambda df, settings, table, *a, **k: f"append {table}")   # the run log
 
     def uninstall(self) -> None:
         for module, name, original in reversed(self._patched):
