@@ -45,3 +45,24 @@ def test_no_doc_says_coordinates_are_derived_with_sedona():
     files = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "conf").glob("*.yaml"), *(ROOT / "schemas").glob("*.yaml")]
     claim = re.compile(r"(deriv|convert|transform)\w*[^.]{0,80}?\bwith Sedona", re.I | re.S)
     assert [str(f.relative_to(ROOT)) for f in files if claim.search(f.read_text(encoding="utf-8"))] == []
+
+
+def test_mode_accuracy_stated_beside_foot_vehicle_figures_matches_the_measured_table():
+    """The foot / vehicle accuracy the analysis tables, the dashboard script and its front page state is
+    the one docs/visits.md measured (pooled evaluation users, visit level by time, both cadences)."""
+    from impact.analysis.pipeline import MODE_ACCURACY
+
+    visits = (ROOT / "docs" / "visits.md").read_text(encoding="utf-8")
+    pooled = re.findall(r"^\| 084, 128, 167, bus \| \S+ \| (foot|vehicle) \([^)]*\) \| (\d+)% / (\d+)% \|", visits, re.M)
+    assert len(pooled) == 4, pooled
+    foot = [int(r) for c, r, _ in pooled if c == "foot"]
+    vehicle = [int(r) for c, r, _ in pooled if c == "vehicle"]
+    stated = {"analysis": MODE_ACCURACY,
+              "qlik": re.search(r"SET vModeAccuracy = '([^']+)'", (ROOT / "qlik" / "impact_marts.qvs").read_text()).group(1),
+              "front page": (ROOT / "docs" / "dashboard_front_page.md").read_text(encoding="utf-8")}
+    for where, text in stated.items():
+        flat = " ".join(text.split()).replace("**", "")
+        foot_said = int(re.search(r"foot (?:right )?(?:for )?about (\d+)%", flat).group(1))
+        vehicle_said = int(re.search(r"vehicle (?:time only |for )?about (\d+)%", flat).group(1))
+        assert min(foot) - 2 <= foot_said <= max(foot) + 2, (where, foot_said, foot)
+        assert min(vehicle) - 2 <= vehicle_said <= max(vehicle) + 2, (where, vehicle_said, vehicle)
