@@ -274,7 +274,8 @@ def test_maintain_expires_compacts_and_vacuums(spark, world, clean_pings, tmp_pa
         shutil.copytree(snapshot[name][0].removeprefix("file:"), wh / name)
     settings = local.with_overrides(warehouse=str(wh))
     pings_before = _table(spark, str(wh / "pings"))
-    d1_rows = pings_before.where(F.col("fix_date") == D1).count()
+    d1_rows, rows_before = pings_before.where(F.col("fix_date") == D1).count(), pings_before.count()   # counted now: the
+    # DataFrame is lazy and would read the table as it is after maintain
     assert pings_before.where(F.col("fix_date") == D0).count() > 0 and d1_rows > 0
     conf = MaintenanceConf(vacuum_retain_hours=168, keep_days={"pings": 1})
     with pytest.raises(UnsafeRetention):
@@ -284,7 +285,7 @@ def test_maintain_expires_compacts_and_vacuums(spark, world, clean_pings, tmp_pa
     after = _table(spark, str(wh / "pings"))
     assert after.where(F.col("fix_date") == D0).count() == 0                  # older than keep_days: gone
     assert after.where(F.col("fix_date") == D1).count() == d1_rows             # the rest untouched
-    assert report["pings"]["rows_deleted"] == pings_before.count() - d1_rows
+    assert report["pings"]["rows_deleted"] == rows_before - d1_rows
     for name in ("pings", "quarantine"):
         live = {Path(u).name for u in RsDeltaTable(str(wh / name)).file_uris()}
         on_disk = {Path(f).name for f in _data_files(wh / name)}
@@ -334,3 +335,27 @@ def test_rerun_of_a_day_equals_the_first_run_and_commits_carry_the_run_id(spark,
     assert spark.conf.get(deltalog.USER_METADATA_CONF, None) is None          # not left set after the stage
     registered = {r.tableName for r in spark.sql(f"SHOW TABLES IN {DATABASE}").collect()}
     assert {"visits", "fact_area_day", "pings"} <= registered
+    # every stage of the re-run left a run_log row a person can read, register included
+    logged = {r.step: r for r in _table(spark, local.table_path("run_log")).where(F.col("run_id") == "second-d1").collect()}
+    assert {"airwave_pings", "visits", "presence", "register"} <= set(logged), sorted(logged)
+    assert all(r.status in ("ok", "no_input") for r in logged.values()), {k: r.status for k, r in logged.items()}
+    assert logged["register"].rows_accepted == len(registered & set(deltalog.table_folders(spark, local.warehouse)))
+
+
+@pytest.mark.integration
+def test_a_step_that_is_not_a_window_job_leaves_a_run_log_row(spark, settings, tmp_path):
+    """register and maintain log through `logged_step`: ok with its figures, or failed with a one-line
+    error (the exception still raised)."""
+    from impact.runlog import logged_step
+
+    local = settings.with_overrides(warehouse=str(tmp_path / "wh"))
+    with logged_step(spark, local, "maintain", "maintain-ok") as step:
+        step.rows_read, step.rows_accepted = 3, 120
+    with pytest.raises(ValueError, match="no such table"):
+        with logged_step(spark, local, "maintain", "maintain-failed"):
+            raise ValueError("no such table: pings\n  at a stack frame")
+    rows = {r.run_id: r for r in _table(spark, local.table_path("run_log")).collect()}
+    assert rows["maintain-ok"].status == "ok" and (rows["maintain-ok"].rows_read, rows["maintain-ok"].rows_accepted) == (3, 120)
+    assert rows["maintain-failed"].status == "failed"
+    assert rows["maintain-failed"].error == "ValueError: no such table: pings"
+    assert rows["maintain-failed"].finished_at_utc >= rows["maintain-failed"].started_at_utc

@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import logging
 import socket
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
@@ -19,6 +21,9 @@ from pyspark.sql import SparkSession
 from impact.config import Settings
 from impact.schemas import table_schema
 from impact.tables import append_table
+
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -95,3 +100,23 @@ def logged_stage(job: str, output_table: str | None = None):
                 append_run_log(spark, settings, job, run_id, [step], sys.argv[1:], (start, end))
         return logged
     return wrap
+
+
+@contextmanager
+def logged_step(spark: SparkSession, settings: Settings, job: str, run_id: str, table: str | None = None,
+                window: tuple[date, date] | None = None):
+    """`with logged_step(...) as step:` around a step that is not a window job (register, maintain):
+    one run_log row when it ends, ok with what the block put in `step`, or failed with the error (then
+    re-raised). A run_log that cannot be appended is a warning, never the step's result."""
+    step = StepResult(source=job, table=table)
+    try:
+        yield step
+    except Exception as error:
+        step.status, step.error = "failed", one_line_error(error)
+        raise
+    finally:
+        step.finished_at = utc_now()
+        try:
+            append_run_log(spark, settings, job, run_id, [step], sys.argv[1:], window)
+        except Exception as error:  # noqa: BLE001 - the step's own outcome stands
+            log.warning("could not append the run_log row of %s %s: %s", job, run_id, one_line_error(error))

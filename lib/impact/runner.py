@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import sys
@@ -255,9 +256,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "maintain":
                 from impact.ops.maintain import maintain
 
+                from impact.runlog import logged_step
+
                 tables = [t.strip() for t in args.tables.split(",")] if args.tables else None
-                summary["maintain"] = maintain(spark, settings, mconf, retain, args.as_of or started.date(), tables,
-                                               args.unsafe_retention)
+                with logged_step(spark, settings, "maintain", run_id) as step:
+                    summary["maintain"] = maintain(spark, settings, mconf, retain, args.as_of or started.date(), tables,
+                                                   args.unsafe_retention)
+                    step.rows_read = len(summary["maintain"])
+                    step.rows_accepted = sum(int(e.get("rows_deleted", 0)) for e in summary["maintain"].values())
+                    step.validation_summary = json.dumps({"retain_hours": retain, "tables": summary["maintain"]}, default=str)
             elif args.command == "backfill":
                 summary["backfill"] = backfill(spark, settings, args.start_date, args.end_date, args.chunk_days,
                                                stages, run_id, args.source, args.fresh, argv, steps)

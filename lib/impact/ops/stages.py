@@ -126,11 +126,11 @@ def _register(spark: SparkSession, settings: Settings, run: StageRun, run_id: st
         result.status = "skipped"
         result.detail = {"reason": f"metastore.enabled is false in {settings.conf_path}"}
         return
-    from impact.serve.metastore import register_warehouse
+    from impact.serve.metastore import register_settings_warehouse
 
     tables = deltalog.table_folders(spark, settings.warehouse)
     result.rows_in = len(tables)
-    names = register_warehouse(spark, settings.warehouse, settings.database)
+    names = register_settings_warehouse(spark, settings, run_id)
     result.detail = {"registered": names}
 
 

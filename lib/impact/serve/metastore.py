@@ -218,3 +218,17 @@ def register_warehouse(spark: SparkSession, warehouse: str, database: str,
     if not found:
         log.warning("no Delta tables under %s: nothing to register", warehouse)
     return register_tables(spark, database, found)
+
+
+def register_settings_warehouse(spark: SparkSession, settings: Settings, run_id: str) -> list[str]:
+    """`register_warehouse` for the settings' warehouse and database, leaving a `register` run_log row
+    (rows = tables registered; validation_summary names them)."""
+    import json
+
+    from impact.runlog import logged_step
+
+    with logged_step(spark, settings, "register", run_id) as step:
+        names = register_warehouse(spark, settings.warehouse, settings.database)
+        step.rows_read = step.rows_accepted = len(names)
+        step.validation_summary = json.dumps({"database": settings.database, "registered": names})
+    return names
