@@ -81,6 +81,15 @@ def role_week_presence(presence_unit: DataFrame, role_groups: dict[str, list[str
                  F.sum("patrolling_officer_minutes").alias("patrolling_officer_minutes")))
 
 
+def proactive_day_presence(presence_unit: DataFrame, reactive_roles: list[str]) -> DataFrame:
+    """fact_presence_hour_unit -> zone x local day: `proactive_patrolling_minutes`, the patrolling
+    officer-minutes of officers whose role is not reactive (response cars are sent where crime has just
+    happened, so their time in an area follows its crime: the presence models leave it out)."""
+    return (presence_unit.where(~F.col("role").isin(reactive_roles) | F.col("role").isNull())
+            .groupBy("zone_id", "local_date")
+            .agg(F.sum("patrolling_officer_minutes").alias("proactive_patrolling_minutes")))
+
+
 def exact_events(events: DataFrame, start: date, end: date) -> DataFrame:
     """fact_event rows with an exact time that occurred (local date) in the window, with week and hour of week."""
     return (in_window(events.where(F.col("time_precision") == "exact"), "local_date", start, end)
@@ -109,6 +118,14 @@ def incident_category_week(events: DataFrame, call_categories: dict[str, list[st
     return (events.where(F.col("event_type") == "incident")
             .groupBy("zone_id", "week_start", key_type(F.coalesce("category", F.lit("")), call_categories).alias("call_category"))
             .agg(F.count(F.lit(1)).alias("calls")))
+
+
+def crime_calls_day(events: DataFrame, call_categories: dict[str, list[str]]) -> DataFrame:
+    """Exact incidents whose opening category is of a key crime type -> zone x local day: `crime_calls`
+    (the demand the presence models also fit: more events than recorded crimes, so tighter intervals)."""
+    return (events.where(F.col("event_type") == "incident")
+            .where(key_type(F.coalesce("category", F.lit("")), call_categories) != "OTHER")
+            .groupBy("zone_id", "local_date").agg(F.count(F.lit(1)).alias("crime_calls")))
 
 
 def hour_of_week_profile(presence_hour: DataFrame, events: DataFrame) -> DataFrame:

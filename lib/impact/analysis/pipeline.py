@@ -27,6 +27,7 @@ from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, Lo
 from impact.analysis import panels as P
 from impact.analysis.privacy import load_key, suppress_small_cells
 from impact.config import ConfigError, Settings, load_yaml
+from impact.runlog import logged_stage
 from impact.schemas import table_schema
 from impact.tables import read_table, replace_predicate, table_exists, write_table
 
@@ -48,6 +49,7 @@ class AnalysisConf:
     offence_classes: dict[str, list[str]]
     call_categories: dict[str, list[str]]
     role_groups: dict[str, list[str]]
+    reactive_role_groups: list[str] = field(default_factory=lambda: ["response"])
     suppression_min_officers: int = 5
     confidence: float = 0.95
     did_pre: int = 4
@@ -79,6 +81,7 @@ def load_analysis_conf(settings: Settings) -> AnalysisConf:
         offence_classes={str(t): [str(v) for v in (spec or {}).get("offence_classes") or []] for t, spec in types.items()},
         call_categories={str(t): [str(v) for v in (spec or {}).get("call_categories") or []] for t, spec in types.items()},
         role_groups={str(k): [str(r) for r in v] for k, v in (raw.get("role_groups") or {}).items()},
+        reactive_role_groups=[str(g) for g in raw.get("reactive_role_groups", ["response"]) or []],
         suppression_min_officers=int(raw.get("suppression_min_officers", 5)),
         confidence=float(raw.get("confidence", 0.95)),
         did_pre=int(did.get("pre_weeks", 4)), did_post=int(did.get("post_weeks", 4)),
@@ -94,6 +97,9 @@ def load_analysis_conf(settings: Settings) -> AnalysisConf:
         raise ConfigError(f"analysis.yaml confidence {conf.confidence} must be between 0 and 1")
     if conf.suppression_min_officers < 1:
         raise ConfigError("analysis.yaml suppression_min_officers must be at least 1")
+    unknown_groups = set(conf.reactive_role_groups) - set(conf.role_groups)
+    if unknown_groups:
+        raise ConfigError(f"analysis.yaml reactive_role_groups {sorted(unknown_groups)} are not role_groups {sorted(conf.role_groups)}")
     if conf.displacement_outcome not in P.EVENT_SUMS:
         raise ConfigError(f"analysis.yaml displacement.outcome must be one of {P.EVENT_SUMS}")
     unknown = set(conf.families) - {"poisson", "negbin"}
@@ -349,18 +355,25 @@ def models_family(day: pd.DataFrame, week: pd.DataFrame, type_week: pd.DataFrame
         except Exception as error:  # a model that cannot be fitted is reported, not hidden
             out.append(_failed(name, outcome, subset, error))
 
+    # presence = proactive patrolling officer-hours (roles outside `reactive_role_groups`): response time in
+    # an area follows its crime (reverse causality), so it is left out of the presence regressor; the
+    # all-roles model is shown beside it for comparison (docs/analysis.md)
     areas_day = day[day["zone_type"] == "area"].copy()
-    areas_day["log_patrol_hours"] = np.log1p(areas_day["patrolling_officer_minutes"] / 60.0)
+    areas_day["log_patrol_hours"] = np.log1p(areas_day["proactive_patrolling_minutes"] / 60.0)
+    areas_day["log_patrol_hours_all_roles"] = np.log1p(areas_day["patrolling_officer_minutes"] / 60.0)
     areas_day["t"] = (pd.to_datetime(areas_day["local_date"]) - pd.to_datetime(areas_day["local_date"]).min()).dt.days
     wk = week[week["zone_type"] == "area"].copy().sort_values(["zone_id", "week_index"])
-    wk["log_patrol_hours"] = np.log1p(wk["patrolling_officer_minutes"] / 60.0 / wk["days"])
+    wk["log_patrol_hours"] = np.log1p(wk["proactive_patrolling_minutes"] / 60.0 / wk["days"])
     wk["log_patrol_hours_lag1"] = wk.groupby("zone_id")["log_patrol_hours"].shift(1)
     for family in conf.families:
-        fit(f"presence_day_{family}", "crimes", "all", lambda family=family: count_panel_model(
-            areas_day, "crimes", ["log_patrol_hours"], "zone_id", "t", family=family))
+        for outcome in ("crimes", "crime_calls"):
+            fit(f"presence_day_{family}", outcome, "all", lambda family=family, outcome=outcome: count_panel_model(
+                areas_day, outcome, ["log_patrol_hours"], "zone_id", "t", family=family))
         fit(f"presence_week_{family}", "crimes", "all", lambda family=family: count_panel_model(
             wk.dropna(subset=["log_patrol_hours_lag1"]), "crimes", ["log_patrol_hours", "log_patrol_hours_lag1"],
             "zone_id", "week_index", family=family, exposure="days"))
+    fit("presence_day_poisson_all_roles", "crimes", "all roles (reactive included: biased upward)", lambda: count_panel_model(
+        areas_day, "crimes", ["log_patrol_hours_all_roles"], "zone_id", "t", family="poisson"))
     tw = type_week.merge(wk[["zone_id", "week_start", "week_index", "days", "log_patrol_hours"]], on=["zone_id", "week_start"], how="right")
     for crime_type in conf.key_crime_types:
         sub = wk[["zone_id", "week_start", "week_index", "days", "log_patrol_hours"]].merge(
@@ -547,6 +560,7 @@ def data_quality_family(shifts: pd.DataFrame, never_seen: int, active_officers: 
 
 # --------------------------------------------------------------------------------------------- run
 
+@logged_stage("analysis", "analysis_models")
 def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None,
                  designation_dates: str | None = None) -> dict:
     """Compute every result family for local dates start..end, write the tables and the report."""
@@ -570,8 +584,15 @@ def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date
     visits = P.in_window(read_table(spark, settings, "fact_visit"), "entry_local_date", start, end)
 
     day = P.zone_day_panel(area_day, designation)
-    pd_day = day.toPandas()
+    reactive = [r for g in conf.reactive_role_groups for r in conf.role_groups[g]]
+    proactive = P.proactive_day_presence(presence_unit, reactive).toPandas()
+    crime_calls = P.crime_calls_day(events, conf.call_categories).toPandas()
+    pd_day = (day.toPandas().merge(proactive, on=["zone_id", "local_date"], how="left")
+              .merge(crime_calls, on=["zone_id", "local_date"], how="left")
+              .fillna({"proactive_patrolling_minutes": 0.0, "crime_calls": 0}))
     pd_week = P.zone_week_panel(day).toPandas()
+    pd_week = pd_week.merge(pd_day.groupby(["zone_id", "week_start"], as_index=False)["proactive_patrolling_minutes"].sum(),
+                            on=["zone_id", "week_start"], how="left").fillna({"proactive_patrolling_minutes": 0.0})
     dim = dim_area.drop("geometry_wkt_wgs84").toPandas()
     des = designation.toPandas()
     if des[des["area_status"] == "impact"]["designated_from"].isna().all():

@@ -242,12 +242,13 @@ def build_report(start: date, end: date, run_id: str, results: dict[str, pd.Data
             + _read("the dashed lines are the designation dates (areas are designated in waves). Before them the two groups should move "
                     "together (parallel trends); after them Impact Areas should show more presence and, if it works, less crime."))
     pm = models[models["term"].astype(str).str.startswith("log_patrol_hours") & models["estimate"].notna()].copy()
-    pm["label"] = pm["model"] + " " + pm["subset"] + " " + pm["term"]
+    pm["label"] = pm["model"] + " " + pm["outcome"] + " " + pm["subset"] + " " + pm["term"]
     pm["lo"], pm["hi"] = pm["estimate"] - 1.96 * pm["std_error"], pm["estimate"] + 1.96 * pm["std_error"]
     did = models[(models["model"] == "staggered_did") & models["irr"].notna()].copy()
     did["label"] = did["outcome"] + ": " + did["event_time"].map(lambda v: "overall" if pd.isna(v) else f"week {int(v):+d}")
     failed = models[models["note"].notna()][["model", "outcome", "subset", "note"]]
-    section("effects", "<p>Presence elasticity of crime (coefficient and 95% interval)</p>"
+    section("effects", "<p>Presence elasticity of crime and crime-type calls (coefficient of log(1 + proactive patrolling "
+            "officer-hours) and 95% interval; the all-roles row includes response time, which follows crime)</p>"
             + forest_svg(pm, "label", "estimate", "lo", "hi", 0.0, False, svg_id="forest-presence-svg")
             + "<p>Difference-in-differences: IRR of Impact vs comparison by week since designation (95% interval)</p>"
             + forest_svg(did, "label", "irr", "irr_ci_low", "irr_ci_high", 1.0, True, svg_id="forest-did-svg", colour=COLOURS["impact"])
