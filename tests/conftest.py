@@ -79,3 +79,44 @@ def _generate_world(raw: Path, seed: int, officers: int, start: date, days: int)
                     "--officers", str(officers), "--start", start.isoformat(), "--days", str(days)],
                    check=True, cwd=ROOT)
     return raw
+
+
+# The analysis test world: long and light (16 officers, 6 whole weeks from Monday 2 March 2026, two
+# designation waves on 16 and 23 March, 4x the default crime-type call rate), through ingest -> visits ->
+# presence -> analysis. Built once per session per `effects` ("on" / "off"); the analysis job tests and
+# the demo-world back-test (tests/test_analysis_backtest_world.py) share it.
+ANALYSIS_START, ANALYSIS_END = date(2026, 3, 2), date(2026, 4, 12)
+ANALYSIS_WORLD_FLAGS = ["--seed", "5", "--officers", "16", "--start", ANALYSIS_START.isoformat(),
+                        "--days", str((ANALYSIS_END - ANALYSIS_START).days + 1), "--designation", "2026-03-16",
+                        "--designation-waves", "2", "--wave-days", "7", "--base-calls", "12"]
+
+
+@pytest.fixture(scope="session")
+def analysis_world(spark, settings, tmp_path_factory):
+    """`analysis_world(effects) -> (settings, result of run_analysis, truth.json)`."""
+    import json
+
+    from impact.analysis.pipeline import run_analysis
+    from impact.ingest.pipeline import run_ingest
+    from impact.presence.pipeline import run_presence
+    from impact.visits.pipeline import run_visits
+
+    built: dict[str, tuple] = {}
+
+    def build(effects: str):
+        if effects not in built:
+            base = tmp_path_factory.mktemp(f"analysis_{effects}")
+            raw = base / "raw"
+            subprocess.run([sys.executable, "-m", "impact.demo.generate", "--out", str(raw), *ANALYSIS_WORLD_FLAGS,
+                            "--effects", effects], check=True, cwd=ROOT)
+            # Great Expectations off for ingest (its gate has its own tests); every other step is production code
+            local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"),
+                                            ingest={**settings.ingest, "great_expectations": False})
+            run_ingest(spark, local, "force", (ANALYSIS_START, ANALYSIS_END))
+            run_visits(spark, local, ANALYSIS_START, ANALYSIS_END)
+            run_presence(spark, local, ANALYSIS_START, ANALYSIS_END, run_id="marts")
+            result = run_analysis(spark, local, ANALYSIS_START, ANALYSIS_END, run_id=f"first-{effects}")
+            built[effects] = (local, result, json.loads((raw / "_truth" / "truth.json").read_text()))
+        return built[effects]
+
+    return build

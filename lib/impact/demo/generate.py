@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -303,13 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wave-days", type=int, default=7, help="days between designation waves")
     parser.add_argument("--effects", choices=["on", "off"], default="on",
                         help="off: presence elasticity and displacement shares zero (docs/demo_world.md)")
+    parser.add_argument("--base-calls", type=float, default=sim.Effects.base_calls_per_area_day,
+                        help="crime-type calls per day in the busiest area with no presence (a light world for the "
+                             "analysis back-tests raises it: more crimes per area-day without more pings)")
     parser.add_argument("--cutover", type=date.fromisoformat, default=date(2026, 3, 26), help="Oasis -> ControlWorks cut-over day")
     parser.add_argument("--dirty-rate", type=float, default=0.002, help="share of rows corrupted per daily file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shared = args.shared_data if args.shared_data.exists() else None
     generate(args.out, args.seed, args.officers, args.start, args.days, shared, args.designation, args.cutover,
-             args.dirty_rate, sim.Effects() if args.effects == "on" else sim.Effects.off(),
+             args.dirty_rate, replace(sim.Effects() if args.effects == "on" else sim.Effects.off(),
+                                      base_calls_per_area_day=args.base_calls),
              args.designation_waves, args.wave_days)
     return 0
 
