@@ -87,9 +87,9 @@ serve: setup
 dictionary: venv
 	$(PY) -m impact.dictionary --out docs/data_dictionary.md
 
-run: ingest ingest-public presence
+run: ingest ingest-public presence analysis
 	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --register-only
-	@echo "Tables written under $(abspath $(WAREHOUSE)) and registered (see README: Tables; make serve to query them)."
+	@echo "Tables written under $(abspath $(WAREHOUSE)) and registered (see README: Tables; make serve to query them); report: $(abspath $(WAREHOUSE))/_reports/analysis_latest.html"
 
 # Headless Chromium for the report rendering test: installed as root where apt-get exists, else the test skips
 chromium:
