@@ -71,8 +71,10 @@ presence: visits
 	$(PY) jobs/presence.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
 
 # Strategic analysis tables and the HTML report (<warehouse>/_reports/analysis_<start>_<end>.html; docs/analysis.md)
-analysis: presence
-	$(PY) jobs/analysis.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
+# (reads the marts already in $(WAREHOUSE): `make run` builds them first; `make analysis` alone re-runs only this)
+ANALYSIS = $(PY) jobs/analysis.py --conf $(CONF) --warehouse $(WAREHOUSE) --start-date $(START) --end-date $(END)
+analysis: setup
+	$(ANALYSIS)
 
 # Register every Delta table under the warehouse in the metastore (database from $(CONF)), then exit
 register: setup
@@ -87,7 +89,8 @@ serve: setup
 dictionary: venv
 	$(PY) -m impact.dictionary --out docs/data_dictionary.md
 
-run: ingest ingest-public presence analysis
+run: ingest ingest-public presence
+	$(ANALYSIS)
 	$(PY) jobs/serve.py --conf $(CONF) --warehouse $(WAREHOUSE) --register-only
 	@echo "Tables written under $(abspath $(WAREHOUSE)) and registered (see README: Tables; make serve to query them); report: $(abspath $(WAREHOUSE))/_reports/analysis_latest.html"
 

@@ -372,7 +372,7 @@ def models_family(day: pd.DataFrame, week: pd.DataFrame, type_week: pd.DataFrame
         fit(f"presence_week_{family}", "crimes", "all", lambda family=family: count_panel_model(
             wk.dropna(subset=["log_patrol_hours_lag1"]), "crimes", ["log_patrol_hours", "log_patrol_hours_lag1"],
             "zone_id", "week_index", family=family, exposure="days"))
-    fit("presence_day_poisson_all_roles", "crimes", "all roles (reactive included: biased upward)", lambda: count_panel_model(
+    fit("presence_day_poisson_all_roles", "crimes", "all roles (response included: biased)", lambda: count_panel_model(
         areas_day, "crimes", ["log_patrol_hours_all_roles"], "zone_id", "t", family="poisson"))
     tw = type_week.merge(wk[["zone_id", "week_start", "week_index", "days", "log_patrol_hours"]], on=["zone_id", "week_start"], how="right")
     for crime_type in conf.key_crime_types:

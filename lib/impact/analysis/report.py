@@ -144,7 +144,9 @@ def forest_svg(rows: pd.DataFrame, label: str, est: str, lo: str, hi: str, ref: 
     vals = [f(v) for v in list(rows[lo]) + list(rows[hi]) + [ref]]
     a, b = min(vals), max(vals)
     a, b = (a - 0.05 * (b - a + 1e-9), b + 0.05 * (b - a + 1e-9))
-    L, R = 330, 90
+    # label column as wide as the longest label (11 px text: about 6.3 px a character), within limits
+    L, R = max(200, min(600, int(6.3 * max(len(str(v)) for v in rows[label])) + 16)), 90
+    width = max(width, L + R + 420)
     X = lambda v: L + (f(v) - a) / (b - a) * (width - L - R)   # noqa: E731
     out = [f"<svg id='{svg_id}' width='{width}' height='{h}' viewBox='0 0 {width} {h}' xmlns='http://www.w3.org/2000/svg'>",
            f"<line x1='{X(ref):.1f}' y1='10' x2='{X(ref):.1f}' y2='{h - 14}' stroke='#888' stroke-dasharray='3,3'/>",
@@ -242,8 +244,11 @@ def build_report(start: date, end: date, run_id: str, results: dict[str, pd.Data
             + _read("the dashed lines are the designation dates (areas are designated in waves). Before them the two groups should move "
                     "together (parallel trends); after them Impact Areas should show more presence and, if it works, less crime."))
     pm = models[models["term"].astype(str).str.startswith("log_patrol_hours") & models["estimate"].notna()].copy()
-    pm["label"] = pm["model"] + " " + pm["outcome"] + " " + pm["subset"] + " " + pm["term"]
-    pm["lo"], pm["hi"] = pm["estimate"] - 1.96 * pm["std_error"], pm["estimate"] + 1.96 * pm["std_error"]
+    pm["label"] = (pm["model"] + " · " + pm["outcome"]
+                   + pm["subset"].map(lambda v: "" if v == "all" else f" · {v}")
+                   + pm["term"].map(lambda v: "" if v == "log_patrol_hours" else f" · {v}"))
+    # the interval at the configured confidence, as the models table states it (log of the IRR bounds)
+    pm["lo"], pm["hi"] = np.log(pm["irr_ci_low"].astype(float)), np.log(pm["irr_ci_high"].astype(float))
     did = models[(models["model"] == "staggered_did") & models["irr"].notna()].copy()
     did["label"] = did["outcome"] + ": " + did["event_time"].map(lambda v: "overall" if pd.isna(v) else f"week {int(v):+d}")
     failed = models[models["note"].notna()][["model", "outcome", "subset", "note"]]
