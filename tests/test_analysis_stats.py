@@ -144,6 +144,22 @@ def test_count_model_rejects_bad_input(sim_panel):
         count_panel_model(sim_panel, "nope", ["log1p_presence"], "area_id", "week")
 
 
+
+@pytest.mark.parametrize("family", ["poisson", "negbin"])
+def test_count_model_on_a_panel_of_singletons_is_a_clear_error(sim_panel, family):
+    # A one-week window leaves one row per area: every row is absorbed by its own fixed effect. pyfixest's
+    # demeaning aborted the whole process on that panel (a Rust panic that no except clause catches; seen
+    # on `make run DAYS=2`); the model must raise ValueError so the job reports it as not estimated.
+    one_week = sim_panel[sim_panel["week"] == sim_panel["week"].min()]
+    with pytest.raises(ValueError, match="not identified"):
+        count_panel_model(one_week, "calls", ["log1p_presence"], "area_id", "week", family=family)
+    # two weeks of two areas with one regressor: 4 rows, 2 + 1 + 1 parameters: no residual left either
+    two = sim_panel[sim_panel["area_id"].isin(sim_panel["area_id"].unique()[:2]) & (sim_panel["week"] <= sim_panel["week"].min() + 1)]
+    assert len(two) == 4
+    with pytest.raises(ValueError, match="not identified"):
+        count_panel_model(two, "calls", ["log1p_presence"], "area_id", "week", family=family)
+
+
 # ---------------------------------------------------------------- staggered DiD
 
 def test_poisson_two_way_matches_statsmodels_glm(sim_panel):

@@ -66,6 +66,24 @@ def _drop_all_zero_units(df: pd.DataFrame, y: str, unit: str) -> pd.DataFrame:
     return df.loc[totals > 0]
 
 
+def _require_identified(df: pd.DataFrame, n_regressors: int) -> None:
+    """Raise (a model reported as not estimated) where the two-way fixed-effects model has nothing left to
+    fit once singletons are removed: a unit or period with a single row is absorbed by its own fixed effect.
+    Checked here because pyfixest's demeaning aborts the whole process (a Rust panic, not an exception)
+    on a panel that is all singletons, such as a window of a single week."""
+    rows = df[["_u", "_t"]]
+    while len(rows):
+        single = (rows.groupby("_u")["_u"].transform("size") == 1) | (rows.groupby("_t")["_t"].transform("size") == 1)
+        if not single.any():
+            break
+        rows = rows[~single]
+    units, periods = rows["_u"].nunique(), rows["_t"].nunique()
+    if units < 2 or periods < 2 or len(rows) <= units + periods - 1 + n_regressors:
+        raise ValueError(f"not identified: after removing singletons {len(rows)} row(s) in {units} unit(s) x {periods} "
+                         f"period(s) remain; two-way fixed effects and {n_regressors} regressor(s) need more "
+                         "(a longer window or more areas with events)")
+
+
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -131,6 +149,7 @@ def count_panel_model(
     n_obs, n_units = len(df), df["_u"].nunique()
     if n_units < 2:
         raise ValueError("need at least two units with a non-zero outcome")
+    _require_identified(df, len(regressors))
 
     alpha = np.nan
     if family == "poisson" and (engine or "pyfixest") == "pyfixest":
