@@ -203,5 +203,8 @@ def test_failed_step_keeps_counts_gathered_before_the_failure(spark, local, cont
     assert result.status == "failed"
     assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (2, 1, 1)
     assert "\n" not in result.error and len(result.error) < 1200
+    assert result.validation_success is True and '"success": true' in result.validation_summary
     log = table(local, "run_log")
     assert (int(log.iloc[0]["rows_read"]), log.iloc[0]["status"]) == (2, "failed")
+    # the Great Expectations result gathered before the failed write is kept in the run_log row too
+    assert log.iloc[0]["validation_summary"] == result.validation_summary
