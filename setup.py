@@ -10,9 +10,10 @@ setup(
     version="0.1.0",
     description="West Midlands Police Impact Area presence analytics (PySpark, Sedona, Delta)",
     python_requires=">=3.11,<3.12",
-    package_dir={"": "lib", "impact_schemas": "schemas"},
-    packages=find_packages("lib") + ["impact_schemas"],
-    package_data={"impact_schemas": ["*.yaml"]},
+    package_dir={"": "lib", "impact_schemas": "schemas", "impact_conf": "conf"},
+    packages=find_packages("lib") + ["impact_schemas", "impact_conf"],
+    # conf/ travels in the wheel as `impact_conf`: the embedded default of an installed package (impact.config)
+    package_data={"impact_schemas": ["*.yaml"], "impact_conf": ["*.yaml", "*.csv", "*.lock"]},
     install_requires=[
         "pyspark>=3.5.3,<3.6",
         "delta-spark==3.3.3",

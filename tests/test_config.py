@@ -1,10 +1,13 @@
 """Configuration is found wherever a job is started from (issue 9)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import build_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +25,24 @@ def test_a_job_started_outside_the_project_finds_the_embedded_default(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert job.returncode == 2
     assert "unknown source 'no_such_source'" in job.stderr and "not found" not in job.stderr
+
+
+def test_an_installed_wheel_finds_its_own_default_config_from_any_folder(tmp_path):
+    # the wheel (as `make package` builds it) carries conf/ as package `impact_conf`; installed on its own
+    # (no checkout beside it), load_settings() finds that copy and puts relative paths under the current folder
+    site, work = tmp_path / "site", tmp_path / "work"
+    wheel = build_wheel(tmp_path / "wheel")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    work.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if k != "IMPACT_CONF"}, "PYTHONPATH": str(site)}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import impact, json; from impact.config import load_settings; s = load_settings(); "
+         "print(json.dumps([impact.__file__, str(s.conf_path), s.warehouse, s.raw_root, str(s.sources_path)]))"],
+        cwd=work, env=env, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    module, conf_path, warehouse, raw_root, sources = json.loads(probe.stdout)
+    assert Path(module).is_relative_to(site)                   # the installed copy, not the checkout
+    assert Path(conf_path) == site / "impact_conf" / "local.yaml"
+    assert Path(warehouse) == work / "warehouse" and Path(raw_root) == work / "data" / "raw"
+    assert Path(sources) == site / "impact_conf" / "sources.yaml" and Path(sources).is_file()

@@ -2,8 +2,10 @@
 
 The environment file is found from `--conf`, else the IMPACT_CONF environment variable, else
 `conf/local.yaml` under the current directory, else the project's own `conf/local.yaml` beside the
-package (the embedded default for `make run`, found wherever a job is started from). Relative paths
-inside it are resolved against the folder above the file, so the same file works from any directory.
+package (the embedded default for `make run`, found wherever a job is started from), else, for an
+installed wheel, the same file shipped in it (package `impact_conf`). Relative paths inside it are
+resolved against the folder above the file, so the same file works from any directory; for the wheel's
+copy, against the current folder.
 """
 from __future__ import annotations
 
@@ -18,6 +20,17 @@ DEFAULT_CONF = Path("conf/local.yaml")
 # The project's own embedded default, found from the package wherever a job is started (a source checkout
 # or an editable install: lib/impact/config.py -> <project>/conf/local.yaml).
 PACKAGED_CONF = Path(__file__).resolve().parents[2] / "conf" / "local.yaml"
+
+
+def _wheel_conf() -> Path | None:
+    """The embedded default of an installed wheel (conf/ ships as package `impact_conf`), if installed."""
+    try:
+        from importlib import resources
+
+        path = Path(str(resources.files("impact_conf").joinpath("local.yaml")))
+    except (ImportError, TypeError):   # not installed, or not a file system package
+        return None
+    return path if path.is_file() and path != PACKAGED_CONF else None
 
 
 class ConfigError(ValueError):
@@ -66,7 +79,8 @@ def _resolve(base: Path, value: str | None) -> str | None:
 def load_settings(conf: str | Path | None = None) -> Settings:
     """Load the environment file (see module docstring for how it is found)."""
     given = conf or os.environ.get("IMPACT_CONF")
-    path = Path(given) if given else next((p for p in (DEFAULT_CONF, PACKAGED_CONF) if p.is_file()), DEFAULT_CONF)
+    wheel = _wheel_conf()
+    path = Path(given) if given else next((p for p in (DEFAULT_CONF, PACKAGED_CONF, wheel) if p and p.is_file()), DEFAULT_CONF)
     if not path.is_file():
         raise ConfigError(
             f"configuration file {path} not found (cwd {Path.cwd()}). Pass --conf PATH or set IMPACT_CONF; "
@@ -76,7 +90,9 @@ def load_settings(conf: str | Path | None = None) -> Settings:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    root = path.resolve().parent.parent
+    # relative paths: against the folder above conf/, except for the installed wheel's default (its folder
+    # is inside site-packages), whose warehouse, raw root and caches are under the current folder
+    root = Path.cwd() if wheel is not None and path.resolve() == wheel.resolve() else path.resolve().parent.parent
     paths = raw.get("paths", {})
     spark = raw.get("spark", {})
     metastore = raw.get("metastore") or {}
