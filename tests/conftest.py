@@ -81,6 +81,23 @@ def _generate_world(raw: Path, seed: int, officers: int, start: date, days: int)
     return raw
 
 
+def build_wheel(base: Path) -> Path:
+    """The project wheel (`pip wheel --no-deps`, as `make package` builds it), from a copy of the sources
+    under `base`: pip builds in-tree (build/, *.egg-info), which must not touch the checkout."""
+    import shutil
+
+    src = base / "src"
+    src.mkdir(parents=True)
+    shutil.copy2(ROOT / "setup.py", src / "setup.py")
+    for folder, target in (("lib/impact", "lib/impact"), ("schemas", "schemas"), ("conf", "conf")):
+        shutil.copytree(ROOT / folder, src / target, ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--disable-pip-version-check",
+                            "--wheel-dir", str(base / "dist"), str(src)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (base / "dist").glob("impact_presence-*.whl")
+    return wheel
+
+
 # The analysis test world: long and light (16 officers, 6 whole weeks from Monday 2 March 2026, two
 # designation waves on 16 and 23 March, 4x the default crime-type call rate), through ingest -> visits ->
 # presence -> analysis. Built once per session per `effects` ("on" / "off"); the analysis job tests and
@@ -120,3 +137,15 @@ def analysis_world(spark, settings, tmp_path_factory):
         return built[effects]
 
     return build
+
+
+# `make test` runs the suite on two pytest-xdist workers with --dist loadgroup. Each module is one group
+# (its module-scoped world is built once, on one worker); the analysis modules share one group because
+# their world is the session-scoped `analysis_world` above.
+SHARED_GROUPS = {"test_analysis_job": "analysis_world", "test_analysis_backtest_world": "analysis_world"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
