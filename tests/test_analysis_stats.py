@@ -158,6 +158,11 @@ def test_count_model_on_a_panel_of_singletons_is_a_clear_error(sim_panel, family
     assert len(two) == 4
     with pytest.raises(ValueError, match="not identified"):
         count_panel_model(two, "calls", ["log1p_presence"], "area_id", "week", family=family)
+    # three areas over two weeks whose second week has no events: that week is separated, which leaves
+    # one row per area again
+    sep = pd.DataFrame({"a": list("aabbcc"), "w": [0, 1] * 3, "y": [1, 0, 2, 0, 3, 0], "x": [0.1, 0.5, 0.3, 0.2, 0.9, 0.4]})
+    with pytest.raises(ValueError, match="not identified"):
+        count_panel_model(sep, "y", ["x"], "a", "w", family=family)
 
 
 # ---------------------------------------------------------------- staggered DiD

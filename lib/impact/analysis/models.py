@@ -71,12 +71,14 @@ def _require_identified(df: pd.DataFrame, n_regressors: int) -> None:
     fit once singletons are removed: a unit or period with a single row is absorbed by its own fixed effect.
     Checked here because pyfixest's demeaning aborts the whole process (a Rust panic, not an exception)
     on a panel that is all singletons, such as a window of a single week."""
-    rows = df[["_u", "_t"]]
+    rows = df[["_u", "_t", "_y"]]
     while len(rows):
+        # singletons, and units or periods whose outcome is zero throughout (separated: dropped by the fit)
         single = (rows.groupby("_u")["_u"].transform("size") == 1) | (rows.groupby("_t")["_t"].transform("size") == 1)
-        if not single.any():
+        zero = (rows.groupby("_u")["_y"].transform("sum") <= 0) | (rows.groupby("_t")["_y"].transform("sum") <= 0)
+        if not (single | zero).any():
             break
-        rows = rows[~single]
+        rows = rows[~(single | zero)]
     units, periods = rows["_u"].nunique(), rows["_t"].nunique()
     if units < 2 or periods < 2 or len(rows) <= units + periods - 1 + n_regressors:
         raise ValueError(f"not identified: after removing singletons {len(rows)} row(s) in {units} unit(s) x {periods} "
