@@ -151,3 +151,16 @@ def test_marts_are_served_over_hiveserver2(world, tmp_path):
             if server.poll() is None:
                 server.kill()
             log.close()
+
+
+def test_an_event_source_never_ingested_reads_as_no_events(spark, local):
+    # a fresh warehouse whose first day had no stop-search file: presence read the missing table and
+    # failed (exit 1) on that day; a source that never delivered holds no events
+    from impact.schemas import table_schema
+    from impact.tables import read_events_table, read_table
+
+    with pytest.raises(FileNotFoundError, match="stop_searches"):
+        read_table(spark, local, "stop_searches")          # a required table stays an error
+    for name in ("crimes", "incidents", "stop_searches", "incident_resources"):
+        empty = read_events_table(spark, local, name)
+        assert empty.count() == 0 and empty.columns == table_schema(name).names, name

@@ -95,6 +95,17 @@ def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame
     return spark.read.format("delta").load(path)
 
 
+def read_events_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
+    """An event source's table (crimes, incidents, searches, resources), or none of its rows if no
+    extract has been ingested yet (a fresh warehouse whose first days had no stop-search file): a source
+    that has never delivered holds no events, which is not an error for the marts. Logged."""
+    path = settings.table_path(table)
+    if table_exists(spark, path):
+        return spark.read.format("delta").load(path)
+    log.warning("table %s not found at %s: no %s rows yet (no extract ingested); read as empty", table, path, table)
+    return spark.createDataFrame([], table_schema(table).struct())
+
+
 class Staged:
     """An intermediate result written once to `<warehouse>/_staging/<name>` (Parquet) and read back.
 

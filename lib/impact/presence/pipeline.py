@@ -29,7 +29,7 @@ from impact.fingerprint import fingerprint_frame
 from impact.runlog import logged_stage
 from impact.schemas import table_schema
 from impact.quality import check_outputs
-from impact.tables import Staged, read_table, replace_predicate, table_exists, write_table
+from impact.tables import Staged, read_events_table, read_table, replace_predicate, table_exists, write_table
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,10 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
     postings = read_table(spark, settings, "officer_postings")
     visits = _between(read_table(spark, settings, "visits"), "visit_date", start - timedelta(days=1), end)
     wide = (start - timedelta(days=2), end + timedelta(days=2))
-    crimes = _between(read_table(spark, settings, "crimes"), "recorded_date", *wide)
-    incidents = _between(read_table(spark, settings, "incidents"), "opened_date", *wide)
-    searches = _between(read_table(spark, settings, "stop_searches"), "searched_date", *wide)
-    resources = _between(read_table(spark, settings, "incident_resources"), "assigned_date", *wide)
+    crimes = _between(read_events_table(spark, settings, "crimes"), "recorded_date", *wide)
+    incidents = _between(read_events_table(spark, settings, "incidents"), "opened_date", *wide)
+    searches = _between(read_events_table(spark, settings, "stop_searches"), "searched_date", *wide)
+    resources = _between(read_events_table(spark, settings, "incident_resources"), "assigned_date", *wide)
 
     # dimensions (small, rewritten whole)
     first = date.fromisoformat(str((raw.get("calendar") or {}).get("first_date", "2020-01-01")))
