@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 PUBLIC_SOURCES ?= police_uk_street_old,police_uk_stop_search
 
-.PHONY: help setup venv jars demo ingest ingest-public visits presence analysis register serve dictionary run test chromium bench fingerprint clean package maintain
+.PHONY: help setup venv jars demo ingest ingest-public visits presence analysis register serve dictionary run test test-cluster chromium bench fingerprint clean package maintain
 help:
 	@echo "make run   - set up and run every job end to end on the demo world (local Spark)"
 	@echo "make test  - set up and run the test suite"
@@ -101,7 +101,11 @@ chromium:
 	else echo "chromium not found and cannot be installed here (needs root and apt-get): the report rendering tests will skip"; fi; }
 
 test: setup chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
+
+# The distributed run on a local standalone cluster (about 7.5 min on 2 cores; README: Tests)
+test-cluster: setup
+	$(PY) -m pytest -m cluster tests/test_cluster.py $(PYTEST_ARGS)
 
 # Benchmark every stage on local Spark at N pings (default 1M); results in bench/results (docs/performance.md).
 # The raw world is generated once per size under .cache/bench. Extra flags: BENCH_ARGS="--spark-conf k=v ...".
