@@ -30,6 +30,11 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def new_run_id(prefix: str) -> str:
+    """`<prefix>-<UTC yyyymmddThhmmssZ>-<6 hex>`: the one run-id format of jobs, stages and the runner."""
+    return f"{prefix}-{utc_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
 @dataclass
 class StepResult:
     """What one job step did; becomes a run-log row."""
@@ -83,7 +88,7 @@ def logged_stage(job: str, output_table: str | None = None):
         @functools.wraps(run)
         def logged(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None,
                    *args, **kwargs) -> dict:
-            run_id = run_id or f"{job}-{utc_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+            run_id = run_id or new_run_id(job)
             step = StepResult(source=job, table=output_table)
             try:
                 out = run(spark, settings, start, end, run_id, *args, **kwargs)

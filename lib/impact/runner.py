@@ -21,8 +21,7 @@ import json
 import logging
 import os
 import sys
-import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any
 
 from impact.ops.plan import STAGE_ORDER, PlanError
@@ -123,7 +122,9 @@ def exit_code_for(error: BaseException | None) -> int:
 
 
 def new_run_id(command: str) -> str:
-    return f"impact-{command}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    from impact.runlog import new_run_id as run_id_for
+
+    return run_id_for(f"impact-{command}")
 
 
 def principal() -> str:

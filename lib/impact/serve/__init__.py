@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 import threading
-import uuid
 
 from impact.serve.metastore import hive_conf, metastore_conf, register_settings_warehouse, register_tables, register_warehouse
 from impact.serve.thrift import ThriftServer, start_thrift_server
@@ -49,10 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(settings, "impact-serve")
     server = None
     try:
-        from impact.runlog import utc_now
+        from impact.runlog import new_run_id
 
-        run_id = f"register-{utc_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-        names = register_settings_warehouse(spark, settings, run_id)
+        names = register_settings_warehouse(spark, settings, new_run_id("register"))
         log.info("registered %d table(s) in %s: %s", len(names), settings.database, ", ".join(names) or "none")
         if args.register_only:
             return 0
