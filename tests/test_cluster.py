@@ -25,11 +25,12 @@ on the executors' Python path only for .zip/.egg/.jar names (pyspark/context.py 
 a `.whl` would reach the driver only and the executors would silently import the checkout through the
 venv's editable install; on sys.path the zip comes before that finder, on the driver and the executors.
 
-The configs are conf/local.yaml with absolute paths, shuffle partitions 2 and `spark.master` set (local[2]
-for the local run, the cluster's URL for the cluster runs), beside copies of the job files it names
-(marts.yaml, visits.yaml, ...). The master must be in the config: the session factory sets the config's
-master on the builder, which wins over spark-submit's `--master` (with local.yaml's `local[*]` the job
-would silently run inside the driver). Raw root: a demo world of 8 officers on 2026-03-20 (seed 3: it has
+The configs are conf/local.yaml with absolute paths and shuffle partitions 2, beside copies of the job
+files it names (marts.yaml, visits.yaml, ...): the local run's says `spark.master: local[2]`; the cluster
+runs' keeps the shipped `local[*]`, and spark-submit's `--master` must win over it (the session factory
+once set the config's master on the builder, so such a submission silently ran inside the driver; the
+executor logs on both workers show it no longer does; tests/test_session_submit.py checks it in local
+mode). Raw root: a demo world of 8 officers on 2026-03-20 (seed 3: it has
 a stop search that day; on a fresh warehouse the presence stage failed without a stop_searches table,
 now read as no events).
 Warehouses and their embedded Derby metastores (<warehouse>/_metastore) are under tmp_path. Stages:
@@ -250,7 +251,8 @@ def env(tmp_path_factory, generate_world, cluster):
     local["spark"]["conf"].update({"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
                                    "spark.driver.memory": "2g"})
     confs = {}
-    for name, master in (("local", "local[2]"), ("cluster", cluster.url)):
+    assert local["spark"]["master"] == "local[*]"
+    for name, master in (("local", "local[2]"), ("cluster", local["spark"]["master"])):   # cluster: --master wins
         derived = json.loads(json.dumps(local))
         derived["spark"]["master"] = master
         confs[name] = conf / f"{name}-test.yaml"

@@ -53,14 +53,53 @@ def jar_list(settings: Settings) -> list[str]:
     return [str(p) for p in local_jars(settings.jars_lock, settings.jars_dir)]
 
 
+def under_spark_submit() -> bool:
+    """True when this Python driver was started by spark-submit (the JVM is already up: pyspark connects to
+    it through PYSPARK_GATEWAY_PORT, java_gateway.launch_gateway) rather than by `python jobs/x.py`."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def _submitted_conf() -> dict[str, str]:
+    """The configuration spark-submit gave the already running JVM (its --master, --name, --conf): its system
+    properties, which SparkConf reads only once the gateway to that JVM is open."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())
+
+
+def _master_and_name(settings: Settings, app_name: str) -> tuple[str | None, str | None, str]:
+    """What to set on the builder (master, name: None for "leave as it is") and the master the session
+    will run on. Under spark-submit its --master wins over the config's `spark.master` (conf/local.yaml's
+    local[*] would otherwise run a YARN or standalone submission inside the driver), and its --name wins
+    over the job's name unless it is spark-submit's default (the application file's name)."""
+    if not under_spark_submit():
+        return settings.spark_master, app_name, settings.spark_master
+    submitted = _submitted_conf()
+    master = submitted.get("spark.master")
+    if master and master != settings.spark_master:
+        log.info("running under spark-submit: master %s from its --master, not %s from %s",
+                 master, settings.spark_master, settings.conf_path)
+    default_name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    name = submitted.get("spark.app.name")
+    return ((None if master else settings.spark_master), (app_name if name in (None, "", default_name) else None),
+            master or settings.spark_master)
+
+
 def build_session(settings: Settings, app_name: str, overrides: Mapping[str, str] | None = None) -> SparkSession:
-    """Create (or reuse) the SparkSession for a job, with Sedona registered."""
-    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    """Create (or reuse) the SparkSession for a job, with Sedona registered. Started by spark-submit, the
+    session keeps spark-submit's master and --name (see `_master_and_name`)."""
+    master, name, effective = _master_and_name(settings, app_name)
+    builder = SparkSession.builder
+    if master is not None:
+        builder = builder.master(master)
+    if name is not None:
+        builder = builder.appName(name)
     # Hive catalog (metastore.enabled) first, so profile conf and overrides can still change it
     conf = {**metastore_conf(settings), **settings.spark_conf, **(overrides or {}), **CORE_CONF}
     conf["spark.jars"] = ",".join(jar_list(settings))
     conf.setdefault("spark.sql.warehouse.dir", settings.warehouse)
-    if settings.spark_master.startswith("local"):
+    if str((overrides or {}).get("spark.master", effective)).startswith("local"):
         # Python workers (pandas UDFs) must run the interpreter that has this package installed; pyspark
         # reads PYSPARK_PYTHON when the context starts (spark.pyspark.python only works via spark-submit)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -76,5 +115,5 @@ def build_session(settings: Settings, app_name: str, overrides: Mapping[str, str
     from sedona.spark import SedonaContext  # imported late: needs the JVM up
 
     SedonaContext.create(spark)
-    log.info("Spark %s session '%s' on %s", spark.version, app_name, settings.spark_master)
+    log.info("Spark %s session '%s' on %s", spark.version, spark.sparkContext.appName, spark.sparkContext.master)
     return spark
