@@ -100,10 +100,13 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium not found and cannot be installed here (needs root and apt-get): the report rendering tests will skip"; fi; }
 
+# The whole suite, the distributed run (tests/test_cluster.py) included, on TEST_WORKERS pytest-xdist workers:
+# each test module is one group run on one worker (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: setup chromium
-	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
-# The distributed run on a local standalone cluster (about 7.5 min on 2 cores; README: Tests)
+# The distributed run alone: a local standalone master and two workers (README: Tests)
 test-cluster: setup
 	$(PY) -m pytest -m cluster tests/test_cluster.py $(PYTEST_ARGS)
 
