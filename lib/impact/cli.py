@@ -24,7 +24,7 @@ def run_window_job(prog: str, description: str, argv: list[str] | None,
     parser.add_argument("--start-date", type=date.fromisoformat, required=True, help="first UTC date owned")
     parser.add_argument("--end-date", type=date.fromisoformat, help="last UTC date owned (default: start)")
     parser.add_argument("--warehouse", help="override paths.warehouse")
-    parser.add_argument("--master", help="override spark.master")
+    parser.add_argument("--master", help="override spark.master (under spark-submit its own --master decides)")
     parser.add_argument("--run-id", help="run id (default: generated)")
     for flag, text in extra_options:
         parser.add_argument(flag, help=text)

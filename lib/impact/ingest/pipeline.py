@@ -236,7 +236,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--end-date", type=date.fromisoformat, help="last UTC date of the run window (default: start date)")
     parser.add_argument("--raw-root", help="override paths.raw_root")
     parser.add_argument("--warehouse", help="override paths.warehouse")
-    parser.add_argument("--master", help="override spark.master")
+    parser.add_argument("--master", help="override spark.master (under spark-submit its own --master decides)")
     parser.add_argument("--run-id", help="run id (default: generated)")
     parser.add_argument("--no-validate", action="store_true", help="skip the Great Expectations gate")
     return parser.parse_args(argv)

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", help="environment config (default: $IMPACT_CONF or conf/local.yaml)")
     parser.add_argument("--warehouse", help="override paths.warehouse")
     parser.add_argument("--database", help="override database (where the tables are registered)")
-    parser.add_argument("--master", help="override spark.master")
+    parser.add_argument("--master", help="override spark.master (under spark-submit its own --master decides)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=10000, help="HiveServer2 port (default: 10000)")
     parser.add_argument("--auth", default="NONE", choices=["NONE", "NOSASL"],
