@@ -4,6 +4,7 @@ ends equal; a backfill SIGKILLed between chunks resumes from its checkpoint and 
 expires, compacts and vacuums. Real Spark + Delta on a tiny demo world (20 officers, 2 days)."""
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -340,6 +341,18 @@ def test_rerun_of_a_day_equals_the_first_run_and_commits_carry_the_run_id(spark,
     assert {"airwave_pings", "visits", "presence", "register"} <= set(logged), sorted(logged)
     assert all(r.status in ("ok", "no_input") for r in logged.values()), {k: r.status for k, r in logged.items()}
     assert logged["register"].rows_accepted == len(registered & set(deltalog.table_folders(spark, local.warehouse)))
+    # ... with who ran it, which code, and the Delta version of every table a window stage read
+    from importlib.metadata import version
+
+    assert {(r.principal, r.code_version) for r in logged.values()} == {(getpass.getuser(), version("impact-presence"))}
+    latest = deltalog.versions(spark, local.warehouse)
+    assert logged["airwave_pings"].input_tables is None and logged["airwave_pings"].input_files
+    visits_read = logged["visits"].input_tables
+    assert {"pings", "areas", "officer_postings", "area_zones"} <= set(visits_read), visits_read
+    assert visits_read["pings"] == latest["pings"]          # what this run's ingest wrote; nothing wrote it since
+    presence_read = logged["presence"].input_tables
+    assert {"visits", "crimes", "incidents", "area_zones", "officer_postings"} <= set(presence_read), presence_read
+    assert presence_read["visits"] == latest["visits"] and presence_read["crimes"] == latest["crimes"]
 
 
 @pytest.mark.integration
@@ -359,3 +372,28 @@ def test_a_step_that_is_not_a_window_job_leaves_a_run_log_row(spark, settings, t
     assert rows["maintain-failed"].status == "failed"
     assert rows["maintain-failed"].error == "ValueError: no such table: pings"
     assert rows["maintain-failed"].finished_at_utc >= rows["maintain-failed"].started_at_utc
+
+
+@pytest.mark.integration
+def test_a_run_log_from_before_the_audit_columns_takes_new_rows(spark, settings, tmp_path):
+    """A warehouse whose run_log was created without principal / code_version / input_tables (an earlier
+    version of the package) gains the columns on the next append; its old rows keep theirs, null there."""
+    from impact.runlog import logged_step
+    from impact.schemas import table_schema
+    from pyspark.sql.types import StructType
+
+    local = settings.with_overrides(warehouse=str(tmp_path / "wh"))
+    new_columns = ("principal", "code_version", "input_tables")
+    full = table_schema("run_log").struct()
+    old = StructType([f for f in full.fields if f.name not in new_columns])
+    assert len(old.fields) == len(full.fields) - len(new_columns)
+    row = {f.name: None for f in old.fields}
+    row.update(run_id="old-run", job="ingest", step="airwave_pings", status="ok")
+    row["started_at_utc"] = row["finished_at_utc"] = __import__("datetime").datetime(2026, 3, 1)
+    spark.createDataFrame([tuple(row[f.name] for f in old.fields)], old).write.format("delta").save(local.table_path("run_log"))
+    with logged_step(spark, local, "maintain", "new-run") as step:
+        step.rows_read = 1
+    log_rows = {r.run_id: r for r in _table(spark, local.table_path("run_log")).collect()}
+    assert set(log_rows) == {"old-run", "new-run"}
+    assert log_rows["old-run"].principal is None and log_rows["old-run"].status == "ok"
+    assert log_rows["new-run"].principal == getpass.getuser() and log_rows["new-run"].code_version

@@ -43,6 +43,8 @@ EXCLUDED: tuple[tuple[str, str], ...] = (
     ("run_log", "started_at_utc"),
     ("run_log", "finished_at_utc"),
     ("run_log", "user"),
+    ("run_log", "principal"),
+    ("run_log", "code_version"),
     ("run_log", "host"),
     ("run_log", "args"),
     ("run_log", "input_files"),

@@ -9,6 +9,7 @@ import functools
 import getpass
 import json
 import logging
+import os
 import socket
 import sys
 import uuid
@@ -20,7 +21,7 @@ from pyspark.sql import SparkSession
 
 from impact.config import Settings
 from impact.schemas import table_schema
-from impact.tables import append_table
+from impact.tables import append_table, recording_reads
 
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def principal() -> str:
+    """Who runs this: the Kerberos principal when a ticket cache names one (KRB5PRINCIPAL), else the OS user."""
+    return os.environ.get("KRB5PRINCIPAL") or getpass.getuser()
+
+
+@functools.cache
+def code_version() -> str:
+    """The installed package's version (`impact-presence`), or "unknown" when it is not installed."""
+    try:
+        from importlib.metadata import version
+
+        return version("impact-presence")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "unknown"
 
 
 def new_run_id(prefix: str) -> str:
@@ -50,6 +67,7 @@ class StepResult:
     validation_success: bool | None = None
     validation_summary: str | None = None
     output_version: int | None = None
+    inputs: dict[str, int] = field(default_factory=dict)      # Delta table read -> the version read
     error: str | None = None
     started_at: datetime = field(default_factory=utc_now)
     finished_at: datetime | None = None
@@ -76,6 +94,7 @@ def append_run_log(spark: SparkSession, settings: Settings, job: str, run_id: st
         getpass.getuser(), socket.gethostname(), json.dumps(args or []), window[0] if window else None,
         window[1] if window else None, r.files, r.table, r.output_version, r.rows_read, r.rows_accepted,
         r.rows_quarantined, r.reasons, r.validation_success, r.validation_summary, r.error,
+        principal(), code_version(), r.inputs or None,
     ) for r in results]
     return append_table(spark.createDataFrame(rows, table_schema("run_log").struct()), settings, "run_log")
 
@@ -91,7 +110,8 @@ def logged_stage(job: str, output_table: str | None = None):
             run_id = run_id or new_run_id(job)
             step = StepResult(source=job, table=output_table)
             try:
-                out = run(spark, settings, start, end, run_id, *args, **kwargs)
+                with recording_reads() as step.inputs:
+                    out = run(spark, settings, start, end, run_id, *args, **kwargs)
             except Exception as error:
                 step.status, step.error = "failed", one_line_error(error)
                 raise

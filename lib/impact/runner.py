@@ -16,10 +16,8 @@ Exit codes: 0 ok; 1 any other error; 2 bad arguments or configuration; 3 a sourc
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
-import os
 import sys
 from datetime import date
 from typing import Any
@@ -49,7 +47,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", help="environment config (default: $IMPACT_CONF or conf/local.yaml)")
     parser.add_argument("--warehouse", help="override paths.warehouse")
     parser.add_argument("--raw-root", help="override paths.raw_root")
-    parser.add_argument("--master", help="override spark.master")
+    parser.add_argument("--master", help="override spark.master (under spark-submit its own --master decides)")
     parser.add_argument("--run-id", help="run id written to every Delta commit and row (default: generated)")
     parser.add_argument("--no-validate", action="store_true", help="skip the Great Expectations checks of ingest")
 
@@ -125,20 +123,6 @@ def new_run_id(command: str) -> str:
     from impact.runlog import new_run_id as run_id_for
 
     return run_id_for(f"impact-{command}")
-
-
-def principal() -> str:
-    """Who runs this: the Kerberos principal when a ticket cache names one (KRB5PRINCIPAL), else the OS user."""
-    return os.environ.get("KRB5PRINCIPAL") or getpass.getuser()
-
-
-def code_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("impact-presence")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "unknown"
 
 
 def execute_stages(spark, settings, plan, run_id: str, source: str = "force", argv: list[str] | None = None,
@@ -244,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     run_id = args.run_id or new_run_id(args.command)
     from impact.ops.stages import QualityGateFailed, SourceFailed, now_utc
+    from impact.runlog import code_version, principal
     from impact.session import build_session
 
     started = now_utc()

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import date
+from typing import Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -71,20 +73,59 @@ def write_table(df: DataFrame, settings: Settings, table: str, replace_where: st
 
 
 def append_table(df: DataFrame, settings: Settings, table: str) -> int:
-    """Append rows (run log)."""
+    """Append rows (run log). Columns the schema has gained since the table was created are added to it
+    (mergeSchema: a run log written by an earlier version of the package keeps its rows, null there)."""
     schema = table_schema(table)
     path = settings.table_path(table)
-    writer = schema.conform(df).write.format("delta").mode("append")
+    writer = schema.conform(df).write.format("delta").mode("append").option("mergeSchema", "true")
     if schema.partition_by:
         writer = writer.partitionBy(*schema.partition_by)
     writer.save(path)
     return table_version(df.sparkSession, path)
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
+def latest_version(spark: SparkSession, folder: str) -> int:
+    """Highest committed version of the Delta table at `folder` (-1 if it has no commit yet), from a
+    listing of its `_delta_log` (no Spark job: `DeltaTable.history` costs one, about 0.3-0.8 s, per write)."""
+    fs, log_dir = hadoop_path(spark, f"{folder.rstrip('/')}/_delta_log")
+    if not fs.exists(log_dir):
+        return -1
+    names = [s.getPath().getName() for s in fs.listStatus(log_dir)]
+    return max((int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()), default=-1)
 
-    return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The table's Delta version now (after a write: the version that write committed)."""
+    version = latest_version(spark, path)
+    if version < 0:
+        raise FileNotFoundError(f"no Delta table at {path}")
+    return version
+
+
+# Open `recording_reads` blocks: each collects `table -> Delta version` of the tables read inside it.
+_READ_RECORDERS: list[dict[str, int]] = []
+
+
+@contextmanager
+def recording_reads() -> Iterator[dict[str, int]]:
+    """`with recording_reads() as reads:` collects `table -> Delta version` of every table that
+    `read_table` / `read_events_table` load inside the block: the latest version read there (a dimension
+    compared before it is rewritten, then read again, counts with the version read after; the run log's
+    `input_tables`). An event table never written, read as empty, is recorded as -1."""
+    reads: dict[str, int] = {}
+    _READ_RECORDERS.append(reads)
+    try:
+        yield reads
+    finally:
+        _READ_RECORDERS.remove(reads)
+
+
+def _note_read(spark: SparkSession, table: str, path: str | None) -> None:
+    if not _READ_RECORDERS:
+        return
+    version = latest_version(spark, path) if path else -1
+    for reads in _READ_RECORDERS:
+        reads[table] = max(version, reads.get(table, -1))
 
 
 def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
@@ -92,6 +133,7 @@ def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame
     path = settings.table_path(table)
     if not table_exists(spark, path):
         raise FileNotFoundError(f"table {table} not found at {path}: run the job that writes it first")
+    _note_read(spark, table, path)
     return spark.read.format("delta").load(path)
 
 
@@ -101,7 +143,9 @@ def read_events_table(spark: SparkSession, settings: Settings, table: str) -> Da
     that has never delivered holds no events, which is not an error for the marts. Logged."""
     path = settings.table_path(table)
     if table_exists(spark, path):
+        _note_read(spark, table, path)
         return spark.read.format("delta").load(path)
+    _note_read(spark, table, None)
     log.warning("table %s not found at %s: no %s rows yet (no extract ingested); read as empty", table, path, table)
     return spark.createDataFrame([], table_schema(table).struct())
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from impact.tables import hadoop_path
+from impact.tables import hadoop_path, latest_version  # noqa: F401 - latest_version is part of this module's API
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -41,16 +41,6 @@ def table_folders(spark: SparkSession, warehouse: str) -> dict[str, str]:
         if status.isDirectory() and not name.startswith(("_", ".")) and fs.exists(jvm.org.apache.hadoop.fs.Path(child, "_delta_log")):
             found[name] = child.toString()
     return dict(sorted(found.items()))
-
-
-def latest_version(spark: SparkSession, folder: str) -> int:
-    """Highest committed version of the Delta table at `folder` (-1 if it has no commit yet)."""
-    fs, log = hadoop_path(spark, f"{folder.rstrip('/')}/_delta_log")
-    if not fs.exists(log):
-        return -1
-    versions = [int(s.getPath().getName()[:-5]) for s in fs.listStatus(log)
-                if s.getPath().getName().endswith(".json") and s.getPath().getName()[:-5].isdigit()]
-    return max(versions, default=-1)
 
 
 def versions(spark: SparkSession, warehouse: str) -> dict[str, int]:

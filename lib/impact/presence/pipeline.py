@@ -29,7 +29,8 @@ from impact.fingerprint import fingerprint_frame
 from impact.runlog import logged_stage
 from impact.schemas import table_schema
 from impact.quality import check_outputs
-from impact.tables import Staged, read_events_table, read_table, replace_predicate, table_exists, write_table
+from impact.tables import (Staged, latest_version, read_events_table, read_table, replace_predicate, table_exists,
+                           write_table)
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,12 @@ def write_dimension(df: DataFrame, settings: Settings, name: str) -> int:
 
 
 def rows_written(spark: SparkSession, settings: Settings, name: str) -> int:
-    """Rows the table's latest Delta commit wrote (its operation metrics; a count if they are missing)."""
-    from delta.tables import DeltaTable
+    """Rows the table's latest Delta commit wrote (its operation metrics, read from the commit file; a
+    count if they are missing)."""
+    from impact.ops.deltalog import read_commit
 
     path = settings.table_path(name)
-    metrics = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()[0] or {}
+    metrics = read_commit(spark, path, name, latest_version(spark, path)).metrics
     if "numOutputRows" in metrics:
         return int(metrics["numOutputRows"])
     return spark.read.format("delta").load(path).count()
