@@ -10,9 +10,9 @@ by row (87 s of a 10M-ping ingest): one Spark aggregate over every accepted row 
 the nulls of every required column and the minimum / maximum of every bounded column (positions inside
 the force area, rule bounds), and GX runs the whole suite over a deterministic sample of about
 :data:`SAMPLE_ROWS` rows picked by a hash of the key (so rows sharing a key are sampled together and the
-uniqueness expectation still means something). Small sources keep the full GX gate. Off by default
-(:data:`FULL_GATE_MAX_ROWS` is None) until it has been run at scale; the proposed threshold is
-:data:`PROPOSED_FULL_GATE_MAX_ROWS` (docs/decisions.md D16).
+uniqueness expectation still means something). Small sources keep the full GX gate. On: the threshold
+:data:`FULL_GATE_MAX_ROWS` is 250,000 accepted rows (docs/decisions.md D16); pass
+``full_gate_max_rows=None`` for the full gate on every source.
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from impact.schemas import table_schema
 
 log = logging.getLogger(__name__)
 
-# Above this many accepted rows: full-data aggregates + GX on a sample. None (the default until the new
-# path has been run at scale; docs/decisions.md D16): every source gets the full gate, as before.
-FULL_GATE_MAX_ROWS: int | None = None
+# Above this many accepted rows: full-data aggregates + GX on a sample (docs/decisions.md D16; None: every
+# source gets the full gate).
 PROPOSED_FULL_GATE_MAX_ROWS = 250_000
+FULL_GATE_MAX_ROWS: int | None = PROPOSED_FULL_GATE_MAX_ROWS
 SAMPLE_ROWS = 50_000              # about this many rows in the GX sample of a large source
 
 
