@@ -116,8 +116,8 @@ def recording_reads() -> Iterator[dict[str, int]]:
     _READ_RECORDERS.append(reads)
     try:
         yield reads
-    finally:
-        _READ_RECORDERS.remove(reads)
+    finally:   # by identity: list.remove would take the first *equal* dict (two empty ones are equal)
+        del _READ_RECORDERS[next(i for i, r in enumerate(_READ_RECORDERS) if r is reads)]
 
 
 def _note_read(spark: SparkSession, table: str, path: str | None) -> None:
