@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 
 # Above this many accepted rows: full-data aggregates + GX on a sample (docs/decisions.md D16; None: every
 # source gets the full gate).
-PROPOSED_FULL_GATE_MAX_ROWS = 250_000
-FULL_GATE_MAX_ROWS: int | None = PROPOSED_FULL_GATE_MAX_ROWS
+FULL_GATE_MAX_ROWS: int | None = 250_000
 SAMPLE_ROWS = 50_000              # about this many rows in the GX sample of a large source
 
 
@@ -104,12 +103,7 @@ def _new_context():
 @lru_cache(maxsize=1)
 def _context():
     """The one ephemeral GX context of this process (the presence publication gate, impact.quality)."""
-    gx = _gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
+    return _new_context()
 
 
 def _batch(context, contract: SourceContract, df: DataFrame):
