@@ -32,7 +32,7 @@ setup(
         "pyfixest>=0.60,<0.61",  # Poisson fixed-effects models with clustered SEs (impact.analysis)
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.6", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22", "PyHive[hive_pure_sasl]==0.7.0"],
+        "test": ["pytest>=8,<9.2", "pytest-xdist>=3.6", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22", "PyHive[hive_pure_sasl]==0.7.0"],
         "package": ["venv-pack>=0.2,<0.3"],    # `make package`: the packed virtualenv for spark-submit --archives
     },
     entry_points={"console_scripts": ["impact=impact.runner:main"]},

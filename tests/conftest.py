@@ -145,7 +145,24 @@ def analysis_world(spark, settings, tmp_path_factory):
 SHARED_GROUPS = {"test_analysis_job": "analysis_world", "test_analysis_backtest_world": "analysis_world"}
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    # tryfirst: pytest-xdist's own hook (on each worker) turns the markers into node ids; a marker added
+    # after it has no effect, and the groups are silently ignored (each worker builds every world it meets)
     for item in items:
         module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
         item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+
+
+def pytest_xdist_node_collection_finished(node, ids):
+    """(pytest-xdist calls this on the controller with each worker's collected ids.) With --dist loadgroup
+    every id must carry its group: pytest 9.2 with pytest-xdist 3.8 silently drops the groups
+    (pytest-xdist issue 1386), which doubled the suite's time here (each worker built the shared worlds
+    again). Stop with the reason instead."""
+    if node.config.getvalue("dist") == "loadgroup":
+        lost = [i for i in ids if "@" not in i]
+        if lost:
+            raise pytest.UsageError(
+                f"pytest-xdist ignored the xdist_group markers ({len(lost)} of {len(ids)} tests, e.g. {lost[0]}): "
+                f"pytest {pytest.__version__} is not one whose node ids pytest-xdist's loadgroup can mark; install "
+                "the versions in constraints.txt (make setup)")
