@@ -79,6 +79,18 @@ class Checkpoint:
             fs.delete(folder, True)
 
 
+def read_json(spark: SparkSession, location: str) -> dict[str, Any] | None:
+    """One JSON document from any Hadoop file system (None if there is none at `location`)."""
+    fs, path = hadoop_path(spark, location)
+    if not fs.exists(path):
+        return None
+    stream = fs.open(path)
+    try:
+        return json.loads(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+    finally:
+        stream.close()
+
+
 def write_json(spark: SparkSession, location: str, record: dict[str, Any]) -> None:
     """Write one JSON document (a run summary) to any Hadoop file system."""
     fs, path = hadoop_path(spark, location)

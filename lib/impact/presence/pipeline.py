@@ -58,17 +58,32 @@ def _between(df: DataFrame, column: str, lo: date, hi: date) -> DataFrame:
 
 def write_dimension(df: DataFrame, settings: Settings, name: str) -> int:
     """Rewrite a whole dimension table only when its content changed (same row count and column hashes
-    as the stored table: the write, its Delta commit and housekeeping are skipped); returns its rows."""
+    as the stored table: the write, its Delta commit and housekeeping are skipped); returns its rows.
+
+    The stored table's fingerprint is not recomputed on every run: after each write (or check) it is kept
+    in `<warehouse>/_ops/dimensions/<name>.json` with the Delta version it describes, and used while the
+    table is still at that version. A table changed by anything else (another version) is scanned again."""
+    from impact.ops.checkpoint import read_json, write_json
+
     spark = df.sparkSession
+    path = settings.table_path(name)
+    note = f"{settings.warehouse.rstrip('/')}/_ops/dimensions/{name}.json"
     new = table_schema(name).conform(df).cache()
     try:
         fresh = fingerprint_frame(new, name, every_column=True)
-        if table_exists(spark, settings.table_path(name)):
-            stored = fingerprint_frame(read_table(spark, settings, name), name, every_column=True)
+        version = latest_version(spark, path)
+        if version >= 0:
+            known = read_json(spark, note)
+            if known and known.get("version") == version:
+                stored = known["fingerprint"]
+            else:
+                stored = fingerprint_frame(read_table(spark, settings, name), name, every_column=True)
+                write_json(spark, note, {"version": version, "fingerprint": stored})
             if stored == fresh:
                 log.info("%s unchanged (%d rows): not rewritten", name, fresh["rows"])
                 return fresh["rows"]
-        write_table(new, settings, name, None)
+        version = write_table(new, settings, name, None)
+        write_json(spark, note, {"version": version, "fingerprint": fresh})
         return fresh["rows"]
     finally:
         new.unpersist()
