@@ -2,6 +2,7 @@
 quarantined with reasons, public police.uk files drop personal columns, and tables are real Delta."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -157,3 +158,32 @@ def test_great_expectations_gate_reports_what_rows_break(spark, contracts):
     assert result.success is False
     failed = {f["expectation"] for f in result.failures()}
     assert failed == {"expect_column_values_to_be_unique", "expect_column_pair_values_a_to_be_greater_than_b"}
+
+
+def test_the_ingest_gate_gives_the_same_results_on_pandas_and_on_spark(spark, contracts):
+    """GX checks a small source in the driver (pandas engine) and a larger one on Spark: same verdicts and
+    counts, on rows that break the key, the pair rule and the position box."""
+    from impact.ingest.validate import validate_accepted
+    from impact.schemas import table_schema
+
+    contract = contracts.get("connect_crimes")
+    row = {c.name: None for c in table_schema("crimes").columns}
+    row.update(crime_ref="C1", source_system="connect", offence_code="028/01", offence_class="Burglary",
+               committed_from_utc=datetime(2026, 3, 16, 8), recorded_at_utc=datetime(2026, 3, 16, 9),
+               time_precision="exact", easting=407500.0, northing=287600.0, lon=-1.89, lat=52.48,
+               ingest_run_id="r", recorded_date=date(2026, 3, 16))
+    rows = [row, {**row, "crime_ref": "C2"}, {**row, "crime_ref": "C2"},                    # duplicated key
+            {**row, "crime_ref": "C3", "recorded_at_utc": datetime(2026, 3, 16, 7)},         # recorded before committed
+            {**row, "crime_ref": "C4", "easting": 1.0}]                                       # outside the force area
+    frame = spark.createDataFrame(rows, table_schema("crimes").struct())
+    local = validate_accepted(frame, contract, contracts.force_area_bng)
+    distributed = validate_accepted(frame, contract, contracts.force_area_bng, local_max_rows=0)
+
+    def verdicts(result):
+        return sorted((r["expectation"], json.dumps(r["kwargs"], sort_keys=True, default=str), r["success"],
+                       r["unexpected_count"]) for r in result.results)
+
+    assert verdicts(local) == verdicts(distributed)
+    assert {f["expectation"] for f in local.failures()} == {
+        "expect_column_values_to_be_unique", "expect_column_pair_values_a_to_be_greater_than_b",
+        "expect_column_values_to_be_between"}

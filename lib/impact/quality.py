@@ -71,9 +71,11 @@ class _Named:
     name: str
 
 
-def check_frame(table: str, df: DataFrame) -> list[dict]:
-    """Results (expectation, kwargs, success, unexpected_count) of the table's critical expectations on df."""
-    from impact.ingest.validate import _batch, _context
+def check_frame(table: str, df: DataFrame, local_max_rows: int | None = None) -> list[dict]:
+    """Results (expectation, kwargs, success, unexpected_count, engine) of the table's critical
+    expectations on df: every row, with GX's pandas engine when df has at most `local_max_rows` rows
+    (default `LOCAL_GX_MAX_ROWS`), else with its Spark engine (D22)."""
+    from impact.ingest.validate import LOCAL_GX_MAX_ROWS, _batch, _context, _pandas_batch, collect_at_most
 
     gx = _gx()
     expectations = critical_expectations(table)
@@ -83,13 +85,19 @@ def check_frame(table: str, df: DataFrame) -> list[dict]:
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"gate_{table}"))
     for expectation in expectations:
         suite.add_expectation(expectation)
-    outcome = _batch(context, _Named(f"gate_{table}"), df).validate(suite)
+    local = collect_at_most(df, LOCAL_GX_MAX_ROWS if local_max_rows is None else local_max_rows)
+    if local is not None:
+        engine, batch = "pandas", _pandas_batch(context, f"gate_{table}", local)
+    else:
+        engine, batch = "spark", _batch(context, _Named(f"gate_{table}"), df)
+    outcome = batch.validate(suite)
     return [{
         "table": table,
         "expectation": r.expectation_config.type,
         "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
         "success": bool(r.success),
         "unexpected_count": (r.result or {}).get("unexpected_count"),
+        "engine": engine,
     } for r in outcome.results]
 
 
@@ -99,7 +107,8 @@ def write_report(settings: Settings, stage: str, run_id: str, results: list[dict
     rows = "".join(
         f"<tr class='{'ok' if r['success'] else 'bad'}'><td>{html.escape(r['table'])}</td>"
         f"<td>{html.escape(r['expectation'])}</td><td><code>{html.escape(json.dumps(r['kwargs'], default=str))}</code></td>"
-        f"<td>{'pass' if r['success'] else 'FAIL'}</td><td>{'' if r['unexpected_count'] is None else r['unexpected_count']}</td></tr>"
+        f"<td>{'pass' if r['success'] else 'FAIL'}</td><td>{'' if r['unexpected_count'] is None else r['unexpected_count']}</td>"
+        f"<td>{html.escape(r.get('engine', ''))}</td></tr>"
         for r in results)
     verdict = (f"{len(failed)} of {len(results)} critical expectations failed: nothing of this run was published; "
                "the tables still show the previous version." if failed else
@@ -109,7 +118,7 @@ def write_report(settings: Settings, stage: str, run_id: str, results: list[dict
 tr.bad{{background:#fdd}}tr.ok{{background:#efe}}</style></head><body>
 <h1>Quality gate: {html.escape(stage)}</h1><p>Run <b>{html.escape(run_id)}</b>, checked {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC.</p>
 <p><b>{html.escape(verdict)}</b></p>
-<table><tr><th>table</th><th>expectation</th><th>arguments</th><th>result</th><th>unexpected rows</th></tr>{rows}</table>
+<table><tr><th>table</th><th>expectation</th><th>arguments</th><th>result</th><th>unexpected rows</th><th>GX engine</th></tr>{rows}</table>
 </body></html>"""
     location = f"{settings.warehouse.rstrip('/')}/_reports/quality/{stage}_{run_id}.html"
     if "://" in location and not location.startswith("file:"):

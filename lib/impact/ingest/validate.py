@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # source gets the full gate).
 FULL_GATE_MAX_ROWS: int | None = 250_000
 SAMPLE_ROWS = 50_000              # about this many rows in the GX sample of a large source
+# GX checks at most this many rows in the driver with its pandas engine (one Arrow collect); more run on
+# GX's Spark engine (D22). Ingest's gate sees at most FULL_GATE_MAX_ROWS rows or the sample, so the Spark
+# engine is used only when FULL_GATE_MAX_ROWS is None; the presence gate's large facts use it.
+LOCAL_GX_MAX_ROWS = 1_000_000
 
 
 class ValidationFailed(RuntimeError):
@@ -120,6 +124,33 @@ def _batch(context, contract: SourceContract, df: DataFrame):
     return definition.get_batch(batch_parameters={"dataframe": df})
 
 
+def _pandas_batch(context, name: str, frame):
+    """A GX batch over a pandas frame (the same get-or-add as `_batch`, for GX's pandas engine)."""
+    try:
+        datasource = context.data_sources.get(f"{name}_local")
+    except (KeyError, ValueError, LookupError):
+        datasource = context.data_sources.add_pandas(name=f"{name}_local")
+    if name in datasource.get_asset_names():
+        definition = datasource.get_asset(name).get_batch_definition("run")
+    else:
+        definition = datasource.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("run")
+    return definition.get_batch(batch_parameters={"dataframe": frame})
+
+
+def collect_at_most(df: DataFrame, max_rows: int):
+    """df as a pandas frame (through Arrow) when it has at most max_rows rows, else None (one Spark job)."""
+    if max_rows <= 0:
+        return None
+    spark = df.sparkSession
+    arrow = spark.conf.get("spark.sql.execution.arrow.pyspark.enabled", "false")
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    try:
+        frame = df.limit(max_rows + 1).toPandas()
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", arrow)
+    return frame if len(frame) <= max_rows else None
+
+
 def _key_columns(contract: SourceContract) -> list[str]:
     return list(contract.key) or ([contract.derive_key["name"]] if contract.derive_key else [])
 
@@ -169,9 +200,12 @@ def deterministic_sample(df: DataFrame, contract: SourceContract, rows: int, tar
 
 
 def validate_accepted(df: DataFrame, contract: SourceContract, force_area_bng: dict[str, float],
-                      full_gate_max_rows: int | None = FULL_GATE_MAX_ROWS, sample_rows: int = SAMPLE_ROWS) -> ValidationResult:
-    """Run the expectations over `df` (a Spark DataFrame; GX computes aggregates, nothing is collected);
-    over a deterministic sample plus full-data aggregates when `df` has more than `full_gate_max_rows`."""
+                      full_gate_max_rows: int | None = FULL_GATE_MAX_ROWS, sample_rows: int = SAMPLE_ROWS,
+                      local_max_rows: int = LOCAL_GX_MAX_ROWS) -> ValidationResult:
+    """Run the expectations over `df`, or over a deterministic sample plus full-data aggregates when `df`
+    has more than `full_gate_max_rows`. The rows GX checks (all, or the sample) are collected to the driver
+    and checked with GX's pandas engine when there are at most `local_max_rows` of them, else GX runs on
+    Spark (D22: its Spark engine costs a Spark job per metric, seconds for a few hundred rows)."""
     gx = _gx()
     results: list[dict] = []
     target = df
@@ -184,7 +218,9 @@ def validate_accepted(df: DataFrame, contract: SourceContract, force_area_bng: d
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{contract.name}_accepted"))
     for expectation in expectations_for(contract, force_area_bng):
         suite.add_expectation(expectation)
-    outcome = _batch(context, contract, target).validate(suite)
+    local = collect_at_most(target, local_max_rows)
+    batch = _pandas_batch(context, contract.name, local) if local is not None else _batch(context, contract, target)
+    outcome = batch.validate(suite)
     for r in outcome.results:
         cfg = r.expectation_config
         results.append({
