@@ -101,10 +101,11 @@ chromium:
 	else echo "chromium not found and cannot be installed here (needs root and apt-get): the report rendering tests will skip"; fi; }
 
 # The whole suite, the distributed run (tests/test_cluster.py) included, on TEST_WORKERS pytest-xdist workers:
-# each test module is one group run on one worker (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+# each test module is one group run on one worker, the longest groups handed out first (tests/conftest.py;
+# --no-loadscope-reorder keeps that order instead of xdist's most-tests-first). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: setup chromium
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
 
 # The distributed run alone: a local standalone master and two workers (README: Tests)
 test-cluster: setup

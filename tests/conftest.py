@@ -145,13 +145,23 @@ def analysis_world(spark, settings, tmp_path_factory):
 SHARED_GROUPS = {"test_analysis_job": "analysis_world", "test_analysis_backtest_world": "analysis_world"}
 
 
+# The longest groups, slowest first (seconds of one fresh-clone run on 2 workers, D21): xdist hands groups
+# out in collection order (with --no-loadscope-reorder), so these start at once and short modules fill the
+# gaps, instead of a 10-minute group starting last and running alone.
+LONG_GROUPS = {"analysis_world": 900, "test_runner": 800, "test_cluster": 700, "test_ownership": 380,
+               "test_bench": 330, "test_presence_job": 300, "test_visits_properties": 130, "test_ingest_demo_world": 110}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # tryfirst: pytest-xdist's own hook (on each worker) turns the markers into node ids; a marker added
     # after it has no effect, and the groups are silently ignored (each worker builds every world it meets)
+    groups = {}
     for item in items:
         module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+        groups[item.nodeid] = SHARED_GROUPS.get(module, module)
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    items.sort(key=lambda item: -LONG_GROUPS.get(groups[item.nodeid], 0))     # stable: order within a group kept
 
 
 def pytest_xdist_node_collection_finished(node, ids):
