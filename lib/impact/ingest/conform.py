@@ -52,7 +52,7 @@ class ConformParams:
 
 def _raw_value(spec: ColumnSpec, null_markers: tuple[str, ...] = ()) -> Column:
     def clean(c: Column) -> Column:           # blank or a null marker ("NULL", "N/A" ...) is no value
-        return F.when((F.trim(c) == "") | F.trim(c).isin(list(null_markers)), None).otherwise(c) if null_markers else c
+        return F.when(F.trim(c).isin(["", *null_markers]), None).otherwise(c) if null_markers else c
 
     cols = [clean(F.col(f"`{r}`")) for r in spec.raw]
     value = cols[0] if len(cols) == 1 else F.concat_ws(" ", *cols)
@@ -66,6 +66,11 @@ def _raw_value(spec: ColumnSpec, null_markers: tuple[str, ...] = ()) -> Column:
     if spec.null_as is not None:
         value = F.coalesce(value, F.lit(spec.null_as))
     return value
+
+
+def _cleaned(index: int) -> str:
+    """Name of the helper column holding the cleaned raw text of the contract's `index`-th column."""
+    return f"__cleaned_{index}"
 
 
 def _bad_encoding(spec: ColumnSpec) -> Column:
@@ -214,11 +219,18 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
     schema = table_schema(contract.table)
     reasons: list[Column] = [_reason(F.col(CORRUPT).isNotNull(), "malformed_row")]
 
-    # 1. map and type each allow-listed column, remembering why a value could not be used
+    # 1. map and type each allow-listed column, remembering why a value could not be used. The cleaned
+    # text of each column is computed once, in a projection of its own: every later use (type, reasons)
+    # reads that column. Written inline, each use repeated the whole trim / null-marker expression, and
+    # the typed value repeats its input again; at 1M pings that was ~19 of the ~37 CPU s of conforming
+    # (Spark does not share expressions inside conditional branches; CollapseProject keeps the projection
+    # apart because its columns are read more than once). docs/performance.md, "fourth round".
+    cleaned = raw.select("*", *[_raw_value(spec, params.null_markers).alias(_cleaned(i))
+                                for i, spec in enumerate(contract.columns)])
     typed: dict[str, Column] = {}
     ambiguous: list[Column] = []
-    for spec in contract.columns:
-        value = _raw_value(spec, params.null_markers)
+    for i, spec in enumerate(contract.columns):
+        value = F.col(_cleaned(i))
         reasons.append(_reason(_bad_encoding(spec), f"bad_encoding:{spec.name}"))
         value, unmapped = _mapped(spec, value)
         if unmapped is not None:
@@ -242,7 +254,7 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
     if contract.derive_key:
         hashed[CONTENT_HASH] = F.sha2(F.concat_ws("\u0001", *[F.coalesce(F.col(f"`{r}`"), F.lit("\u0000"))
                                                              for r in contract.raw_columns]), 256)
-    df = raw.select(
+    df = cleaned.select(
         *[expr.alias(name) for name, expr in typed.items()],
         F.col(CORRUPT), F.col(SOURCE_FILE), F.col(ROW_ID),
         raw_row.alias(RAW_ROW), *[expr.alias(name) for name, expr in hashed.items()],
