@@ -143,16 +143,24 @@ def test_police_uk_current_street_layout(spark, local, contracts):
     assert crimes["easting"].between(406000, 409000).all()
 
 
+def _crime_row(committed_hour: int) -> dict:
+    """One accepted-looking CONNECT crime recorded at 09:00 on 16 March 2026 (every other column null)."""
+    from impact.schemas import table_schema
+
+    row = {c.name: None for c in table_schema("crimes").columns}
+    row.update(crime_ref="C1", source_system="connect", offence_code="028/01", offence_class="Burglary",
+               committed_from_utc=datetime(2026, 3, 16, committed_hour), recorded_at_utc=datetime(2026, 3, 16, 9),
+               time_precision="exact", easting=407500.0, northing=287600.0, lon=-1.89, lat=52.48,
+               ingest_run_id="r", recorded_date=date(2026, 3, 16))
+    return row
+
+
 def test_great_expectations_gate_reports_what_rows_break(spark, contracts):
     from impact.ingest.validate import validate_accepted
     from impact.schemas import table_schema
 
     contract = contracts.get("connect_crimes")
-    row = {c.name: None for c in table_schema("crimes").columns}
-    row.update(crime_ref="C1", source_system="connect", offence_code="028/01", offence_class="Burglary",
-               committed_from_utc=datetime(2026, 3, 16, 10), recorded_at_utc=datetime(2026, 3, 16, 9),
-               time_precision="exact", easting=407500.0, northing=287600.0, lon=-1.89, lat=52.48,
-               ingest_run_id="r", recorded_date=date(2026, 3, 16))
+    row = _crime_row(10)
     frame = spark.createDataFrame([row, {**row}], table_schema("crimes").struct())   # duplicated key, recorded early
     result = validate_accepted(frame, contract, contracts.force_area_bng)
     assert result.success is False
@@ -167,11 +175,7 @@ def test_the_ingest_gate_gives_the_same_results_on_pandas_and_on_spark(spark, co
     from impact.schemas import table_schema
 
     contract = contracts.get("connect_crimes")
-    row = {c.name: None for c in table_schema("crimes").columns}
-    row.update(crime_ref="C1", source_system="connect", offence_code="028/01", offence_class="Burglary",
-               committed_from_utc=datetime(2026, 3, 16, 8), recorded_at_utc=datetime(2026, 3, 16, 9),
-               time_precision="exact", easting=407500.0, northing=287600.0, lon=-1.89, lat=52.48,
-               ingest_run_id="r", recorded_date=date(2026, 3, 16))
+    row = _crime_row(8)
     rows = [row, {**row, "crime_ref": "C2"}, {**row, "crime_ref": "C2"},                    # duplicated key
             {**row, "crime_ref": "C3", "recorded_at_utc": datetime(2026, 3, 16, 7)},         # recorded before committed
             {**row, "crime_ref": "C4", "easting": 1.0}]                                       # outside the force area
