@@ -221,10 +221,10 @@ def conform(raw: DataFrame, contract: SourceContract, params: ConformParams) -> 
 
     # 1. map and type each allow-listed column, remembering why a value could not be used. The cleaned
     # text of each column is computed once, in a projection of its own: every later use (type, reasons)
-    # reads that column. Written inline, each use repeated the whole trim / null-marker expression, and
-    # the typed value repeats its input again; at 1M pings that was ~19 of the ~37 CPU s of conforming
-    # (Spark does not share expressions inside conditional branches; CollapseProject keeps the projection
-    # apart because its columns are read more than once). docs/performance.md, "fourth round".
+    # reads that column. Written inline, each use repeated the whole trim / null-marker expression and the
+    # typed value repeats its input again, which made the generated method too long for the JIT (D23;
+    # CollapseProject keeps this projection apart because its columns are read more than once). At 1M
+    # pings this alone took conforming from 37.2 to 32.8 CPU s; docs/performance.md, "fourth round".
     cleaned = raw.select("*", *[_raw_value(spec, params.null_markers).alias(_cleaned(i))
                                 for i, spec in enumerate(contract.columns)])
     typed: dict[str, Column] = {}
