@@ -110,31 +110,28 @@ def _context():
     return _new_context()
 
 
-def _batch(context, contract: SourceContract, df: DataFrame):
-    name = f"ingest_{contract.name}"
+def _frame_batch(context, source: str, asset: str, frame, pandas: bool):
+    """A GX batch over a whole frame: a Spark DataFrame, or a pandas one (GX's pandas engine), through the
+    datasource `source` and its asset `asset`, each added on first use."""
     try:
-        datasource = context.data_sources.get(name)
+        datasource = context.data_sources.get(source)
     except (KeyError, ValueError, LookupError):
-        datasource = context.data_sources.add_spark(name=name)
-    if contract.name in datasource.get_asset_names():
-        asset = datasource.get_asset(contract.name)
-        definition = asset.get_batch_definition("run")
+        add = context.data_sources.add_pandas if pandas else context.data_sources.add_spark
+        datasource = add(name=source)
+    if asset in datasource.get_asset_names():
+        definition = datasource.get_asset(asset).get_batch_definition("run")
     else:
-        definition = datasource.add_dataframe_asset(name=contract.name).add_batch_definition_whole_dataframe("run")
-    return definition.get_batch(batch_parameters={"dataframe": df})
+        definition = datasource.add_dataframe_asset(name=asset).add_batch_definition_whole_dataframe("run")
+    return definition.get_batch(batch_parameters={"dataframe": frame})
+
+
+def _batch(context, contract: SourceContract, df: DataFrame):
+    return _frame_batch(context, f"ingest_{contract.name}", contract.name, df, pandas=False)
 
 
 def _pandas_batch(context, name: str, frame):
-    """A GX batch over a pandas frame (the same get-or-add as `_batch`, for GX's pandas engine)."""
-    try:
-        datasource = context.data_sources.get(f"{name}_local")
-    except (KeyError, ValueError, LookupError):
-        datasource = context.data_sources.add_pandas(name=f"{name}_local")
-    if name in datasource.get_asset_names():
-        definition = datasource.get_asset(name).get_batch_definition("run")
-    else:
-        definition = datasource.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("run")
-    return definition.get_batch(batch_parameters={"dataframe": frame})
+    """A GX batch over a pandas frame, checked by GX's pandas engine."""
+    return _frame_batch(context, f"{name}_local", name, frame, pandas=True)
 
 
 def collect_at_most(df: DataFrame, max_rows: int):
