@@ -164,6 +164,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: -LONG_GROUPS.get(groups[item.nodeid], 0))     # stable: order within a group kept
 
 
+@pytest.hookimpl(optionalhook=True)            # a plain `pytest -p no:xdist` run has no such hook
 def pytest_xdist_node_collection_finished(node, ids):
     """(pytest-xdist calls this on the controller with each worker's collected ids.) With --dist loadgroup
     every id must carry its group: pytest 9.2 with pytest-xdist 3.8 silently drops the groups

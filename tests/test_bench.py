@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,57 @@ def test_shuffle_partitions_grow_with_the_raw_input():
     assert shuffle_partitions_for(20_000 * mib) == 160                 # a multiple of the configured 8
     assert shuffle_partitions_for(10 ** 15) == 512                     # capped
     assert shuffle_partitions_for(4_000 * mib, configured=2) == 32
+
+
+def _stage_result(stage: str, first: str, last: str, seconds: float, pings: int | None = None):
+    from impact.ops.stages import StageResult
+
+    detail = {"airwave_pings": {"read": pings}} if pings is not None else {}
+    return StageResult(stage, (date.fromisoformat(first), date.fromisoformat(last)), "bench-run", seconds=seconds, detail=detail)
+
+
+def test_a_backfill_bench_reports_each_chunk_and_sums_the_stages_over_them(tmp_path):
+    """`--chunk-days`: the runner's stage results become one record per chunk, the pipeline's time is the
+    backfill's wall time, each stage is summed over the chunks, and the peaks include the sub-stages."""
+    from impact.bench.run import chunk_records, finish, markdown, summary
+
+    results = [_stage_result("ingest", "2026-03-16", "2026-03-22", 300.0, 28_000_000),
+               _stage_result("visits", "2026-03-16", "2026-03-22", 200.0),
+               _stage_result("presence", "2026-03-16", "2026-03-22", 100.0),
+               _stage_result("ingest", "2026-03-23", "2026-03-24", 90.0, 8_000_000),
+               _stage_result("visits", "2026-03-22", "2026-03-24", 80.0),
+               _stage_result("presence", "2026-03-22", "2026-03-24", 40.0)]
+    chunks = chunk_records(results)
+    assert [c["pings"] for c in chunks] == [28_000_000, 8_000_000]
+    assert chunks[1]["windows"]["visits"] == ["2026-03-22", "2026-03-24"]          # rebuilds the day before
+    assert chunks[0]["seconds"] == {"ingest": 300.0, "visits": 200.0, "presence": 100.0}
+    with pytest.raises(ValueError, match="start with visits"):
+        chunk_records(results[1:])
+
+    plans = {"sql_executions": 10, "shuffles": 3, "sorts": 2, "windows": 1, "joins": {}, "shuffle_write_mb": 1.0,
+             "spill_disk_mb": 0.0, "slowest": []}
+    gib = {"tree_rss": 6.0, "tree_pss": 5.0, "jvm_rss": 4.0, "python_workers_rss": 0.5, "processes": 9}
+    result = {
+        "label": "36M-backfill-c7", "pings": 36_000_000, "started_at": "2026-12-06T16:00:00+00:00", "interval": 0.5,
+        "machine": {"cores": 2, "ram_gib": 23.5, "cpu": "cpu", "java": "17", "apache_sedona": "1.8.1", "delta_spark": "3.3.3"},
+        "spark_version": "3.5.6", "spark_conf": {"spark.master": "local[*]"}, "startup_s": 9.0, "steps": [], "notes": [],
+        "world": {"plan": {"officers": 7000, "days": 9, "cadence_mean_s": 35.0}, "days": 9, "rows": {"airwave_pings": 36_000_000},
+                  "window": ["2026-03-16", "2026-03-24"], "generator_s_when_written": 60.0},
+        "stages": {"backfill": {"ok": True, "wall_s": 900.0, "tree_cpu_s": 1700.0, "other_cpu_share": 0.01, "plans": plans,
+                                "chunk_days": 7, "chunks": chunks}},
+        "memory_by_stage": {"startup": {**gib, "tree_pss": 1.0}, "backfill": {**gib, "tree_pss": 2.0},
+                            "backfill:visits": {**gib, "tree_pss": 6.5}},
+    }
+    finish(result)
+    totals = result["totals"]
+    assert totals["pipeline_s"] == 900.0 and totals["pipeline_pings_per_s"] == 40_000
+    assert totals["assign_visits_presence_s"] == 420.0                  # visits + presence over both chunks
+    assert totals["peak_memory_gib"] == 6.5                             # the peak of a sub-stage counts
+    assert "force_day_wall_s" not in result["verdicts"]                 # nine days are not a force-day
+    assert result["stages"]["backfill"]["stage_seconds"] == {"ingest": 390.0, "visits": 280.0, "presence": 140.0}
+    md = markdown(result)
+    assert "## Backfill: 2 chunks of 7 day(s), one command" in md
+    assert "| 2 | 2026-03-23..2026-03-24 | 8,000,000 | 90.0 | 80.0 | 40.0 | 210.0 | 38,095 |" in md
+    (tmp_path / "bench-36M-backfill-c7.json").write_text(json.dumps(result))
+    row = next(line for line in summary(tmp_path).splitlines() if line.startswith("| 36M-backfill-c7 |"))
+    assert "| 390.0 | - | 280.0 | 140.0 | 900.0 |" in row                  # stage sums; no standalone assignment

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -417,11 +417,12 @@ def machine() -> dict:
             "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3]}
 
 
-def ensure_world(work: Path, pings: int, seed: int, workers: int, regenerate: bool) -> tuple[Path, dict, float]:
+def ensure_world(work: Path, pings: int, seed: int, workers: int, regenerate: bool,
+                 days: int | None = None) -> tuple[Path, dict, float]:
     from impact.demo.bulk import FORMAT_VERSION, generate_bulk, plan
 
-    p = plan(pings, seed)
-    raw = work / f"raw-{size_label(pings)}"
+    p = plan(pings, seed, days=days)
+    raw = work / (f"raw-{size_label(pings)}" + (f"-{days}d" if days else ""))
     manifest_path = raw / "_truth" / "bulk.json"
     if not regenerate and manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
@@ -454,16 +455,25 @@ def run(args: argparse.Namespace) -> dict:
     cpu = CpuMeter(root_pid)
     work, out = args.work.resolve(), args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    result: dict = {"label": args.label or size_label(args.pings), "requested_pings": args.pings,
+    label = args.label or (size_label(args.pings) + (f"-{args.world_days}d" if args.world_days else "")
+                           + (f"-first{args.days}d" if args.days else "")
+                           + (f"-backfill-c{args.chunk_days}" if args.chunk_days else ""))
+    result: dict = {"label": label, "requested_pings": args.pings,
                     "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                     "interval": args.interval, "stages": {}, "steps": [], "notes": []}
 
     sampler.stage = "generate"
-    raw, manifest, gen_s = ensure_world(work, args.pings, args.seed, args.gen_workers, args.regenerate)
+    raw, manifest, gen_s = ensure_world(work, args.pings, args.seed, args.gen_workers, args.regenerate, args.world_days)
     plan = manifest["plan"]
     start, end = date.fromisoformat(plan["start"]), date.fromisoformat(manifest["end"])
+    world_days = (end - start).days + 1
+    if args.days:
+        if args.days < 1:
+            raise SystemExit(f"--days must be at least 1 (got {args.days})")
+        end = min(end, start + timedelta(days=args.days - 1))
+    days = (end - start).days + 1
     result["world"] = {"raw": str(raw), "plan": plan, "rows": manifest["rows"], "generated_s": round(gen_s, 1),
-                       "generator_s_when_written": manifest["seconds"], "window": [str(start), str(end)]}
+                       "generator_s_when_written": manifest["seconds"], "window": [str(start), str(end)], "days": days}
     warehouse = work / f"warehouse-{result['label']}"
     shutil.rmtree(warehouse, ignore_errors=True)
 
@@ -477,7 +487,9 @@ def run(args: argparse.Namespace) -> dict:
 
         raw_bytes = sum(f.stat().st_size for f in raw.rglob("*") if f.is_file() and "_truth" not in f.parts)
         configured = int(settings.spark_conf.get("spark.sql.shuffle.partitions", 8))
-        overrides["spark.sql.shuffle.partitions"] = str(shuffle_partitions_for(raw_bytes, configured))
+        # what one query reads: the run's days, or one chunk's (plus the day a chunk rebuilds before it)
+        read_days = min(days, args.chunk_days + 1) if args.chunk_days else days
+        overrides["spark.sql.shuffle.partitions"] = str(shuffle_partitions_for(raw_bytes * read_days // world_days, configured))
         result["raw_bytes"] = raw_bytes
     result["spark_conf"] = {**settings.spark_conf, **overrides, "spark.master": settings.spark_master}
 
@@ -522,47 +534,52 @@ def run(args: argparse.Namespace) -> dict:
 
     window = (start, end)
     try:
-        from impact.ingest.pipeline import run_ingest
+        if args.chunk_days:
+            with stage("backfill") as rec:
+                rec.update(run_backfill(spark, settings, start, end, args.chunk_days, sampler))
+            result["pings"] = sum(c["pings"] for c in rec["chunks"])
+        else:
+            from impact.ingest.pipeline import run_ingest
 
-        with stage("ingest") as rec:
-            results = run_ingest(spark, settings, "force", window)
-            rec["sources"] = {r.source: {"status": r.status, "read": r.rows_read, "accepted": r.rows_accepted,
-                                         "quarantined": r.rows_quarantined,
-                                         "seconds": round(((r.finished_at or r.started_at) - r.started_at).total_seconds(), 2)}
-                              for r in results}
-            failed = [r.source for r in results if r.status == "failed"]
-            if failed:
-                raise RuntimeError(f"ingest failed for {failed}: {[r.error for r in results if r.status == 'failed']}")
-        pings = rec["sources"]["airwave_pings"]["read"]
-        result["pings"] = pings
+            with stage("ingest") as rec:
+                results = run_ingest(spark, settings, "force", window)
+                rec["sources"] = {r.source: {"status": r.status, "read": r.rows_read, "accepted": r.rows_accepted,
+                                             "quarantined": r.rows_quarantined,
+                                             "seconds": round(((r.finished_at or r.started_at) - r.started_at).total_seconds(), 2)}
+                                  for r in results}
+                failed = [r.source for r in results if r.status == "failed"]
+                if failed:
+                    raise RuntimeError(f"ingest failed for {failed}: {[r.error for r in results if r.status == 'failed']}")
+            pings = rec["sources"]["airwave_pings"]["read"]
+            result["pings"] = pings
 
-        if not args.skip_assignment:
-            from pyspark.sql import functions as F
+            if not args.skip_assignment:
+                from pyspark.sql import functions as F
 
-            from impact.spatial.assign import assign_to_zones
-            from impact.spatial.zones import RingSpec, build_zones
-            from impact.tables import read_table
-            from impact.visits.pipeline import load_params
+                from impact.spatial.assign import assign_to_zones
+                from impact.spatial.zones import RingSpec, build_zones
+                from impact.tables import read_table
+                from impact.visits.pipeline import load_params
 
-            with stage("assignment") as rec:
-                _, raw_visits = load_params(settings)
-                rings = tuple(RingSpec(float(a), float(b)) for a, b in raw_visits.get("rings_m", [[0, 250], [250, 500]]))
-                zones = build_zones(read_table(spark, settings, "areas"), rings).cache()
-                rec["zones"] = zones.count()
-                located = assign_to_zones(read_table(spark, settings, "pings"), zones)
-                counts = {r["zone_type"]: r["n"] for r in located.groupBy("zone_type").agg(F.count("*").alias("n")).collect()}
-                rec["memberships"] = dict(sorted(counts.items()))
-                zones.unpersist()
+                with stage("assignment") as rec:
+                    _, raw_visits = load_params(settings)
+                    rings = tuple(RingSpec(float(a), float(b)) for a, b in raw_visits.get("rings_m", [[0, 250], [250, 500]]))
+                    zones = build_zones(read_table(spark, settings, "areas"), rings).cache()
+                    rec["zones"] = zones.count()
+                    located = assign_to_zones(read_table(spark, settings, "pings"), zones)
+                    counts = {r["zone_type"]: r["n"] for r in located.groupBy("zone_type").agg(F.count("*").alias("n")).collect()}
+                    rec["memberships"] = dict(sorted(counts.items()))
+                    zones.unpersist()
 
-        from impact.visits.pipeline import run_visits
+            from impact.visits.pipeline import run_visits
 
-        with stage("visits") as rec:
-            rec["result"] = {k: v for k, v in run_visits(spark, settings, start, end).items() if k != "run_id"}
+            with stage("visits") as rec:
+                rec["result"] = {k: v for k, v in run_visits(spark, settings, start, end).items() if k != "run_id"}
 
-        from impact.presence.pipeline import run_presence
+            from impact.presence.pipeline import run_presence
 
-        with stage("presence") as rec:
-            rec["result"] = {k: v for k, v in run_presence(spark, settings, start, end).items() if k != "run_id"}
+            with stage("presence") as rec:
+                rec["result"] = {k: v for k, v in run_presence(spark, settings, start, end).items() if k != "run_id"}
     finally:
         steps.uninstall()
         result["steps"] = steps.records
@@ -584,26 +601,85 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
+def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampler: TreeSampler) -> dict:
+    """Ingest, visits and presence over start..end as one backfill in chunks of `chunk_days` dates, through
+    the runner's own `backfill` (what `impact backfill` runs: checkpoint, each chunk rebuilding the day
+    before it); returns each chunk's dates, pings read and seconds per stage. The memory sampler is told
+    which stage is running, so peaks are kept per stage across chunks."""
+    import impact.ops.stages as stages_module
+    from impact.runner import backfill
+
+    original = stages_module.run_stage
+
+    @functools.wraps(original)
+    def labelled(spark_, settings_, step, *args, **kwargs):
+        sampler.stage = f"backfill:{step.stage}"
+        try:
+            return original(spark_, settings_, step, *args, **kwargs)
+        finally:
+            sampler.stage = "backfill"
+
+    stages_module.run_stage = labelled
+    results: list = []
+    run_id = f"bench-backfill-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    try:
+        out = backfill(spark, settings, start, end, chunk_days, PIPELINE, run_id, fresh=True, results=results)
+    finally:
+        stages_module.run_stage = original
+    return {"chunk_days": chunk_days, "chunks": chunk_records(results), "checkpoint": out["checkpoint"]}
+
+
+def chunk_records(results: list) -> list[dict]:
+    """The runner's StageResults of a backfill, in order, as one record per chunk (each chunk starts with
+    its ingest): the ingest dates, pings read, and each stage's window and seconds."""
+    chunks: list[dict] = []
+    for r in results:
+        if r.stage == "ingest":
+            chunks.append({"index": len(chunks) + 1, "dates": [d.isoformat() for d in r.window],
+                           "pings": r.detail["airwave_pings"]["read"], "seconds": {}, "windows": {}})
+        elif not chunks:
+            raise ValueError(f"a backfill's results start with {r.stage}, not ingest: {[x.stage for x in results]}")
+        chunks[-1]["seconds"][r.stage] = round(r.seconds, 2)
+        chunks[-1]["windows"][r.stage] = [d.isoformat() for d in r.window]
+    return chunks
+
+
+def _stage_memory(result: dict, name: str) -> dict:
+    """Peaks of a stage, and of its sub-stages (`backfill:ingest` ...) when it has them."""
+    out: dict = {}
+    for key, peaks in result["memory_by_stage"].items():
+        if key == name or key.startswith(name + ":"):
+            for m, v in peaks.items():
+                out[m] = max(out.get(m, 0), v)
+    return out
+
+
 def finish(result: dict) -> None:
     """Throughputs, peaks and target verdicts."""
     pings = result["pings"]
     st = result["stages"]
     for name, rec in st.items():
         rec["pings_per_s"] = round(pings / rec["wall_s"]) if rec["wall_s"] > 0 else None
-        mem = result["memory_by_stage"].get(name, {})
+        mem = _stage_memory(result, name)
         rec["peak_tree_rss_gib"] = mem.get("tree_rss")
         rec["peak_tree_pss_gib"] = mem.get("tree_pss")
         rec["peak_jvm_rss_gib"] = mem.get("jvm_rss")
         rec["peak_python_workers_rss_gib"] = mem.get("python_workers_rss")
     pipeline_s = sum(st[s]["wall_s"] for s in PIPELINE if s in st)
     after_ingest_s = sum(st[s]["wall_s"] for s in ("visits", "presence") if s in st)
-    spark_stages = ["startup", *STAGES]
-    peaks = {k: max((result["memory_by_stage"].get(s, {}).get(k, 0) for s in spark_stages), default=0)
+    pipeline_cpu_s = sum(st[s].get("tree_cpu_s", 0) for s in PIPELINE if s in st)
+    if "backfill" in st:     # one backfill: its wall time is the pipeline's; the stages summed over the chunks
+        rec = st["backfill"]
+        rec["stage_seconds"] = {s: round(sum(c["seconds"].get(s, 0) for c in rec["chunks"]), 2) for s in PIPELINE}
+        pipeline_s, pipeline_cpu_s = rec["wall_s"], rec.get("tree_cpu_s", 0)
+        after_ingest_s = rec["stage_seconds"]["visits"] + rec["stage_seconds"]["presence"]
+    spark_stages = ["startup", *STAGES, "backfill"]
+    peaks = {k: max((_stage_memory(result, s).get(k, 0) for s in spark_stages), default=0)
              for k in ("tree_rss", "tree_pss", "jvm_rss", "python_workers_rss")}
     result["totals"] = {
         "pings": pings,
         "pipeline_s": round(pipeline_s, 2),
-        "pipeline_cpu_s": round(sum(st[s].get("tree_cpu_s", 0) for s in PIPELINE if s in st), 1),
+        "pipeline_cpu_s": round(pipeline_cpu_s, 1),
         "assign_visits_presence_s": round(after_ingest_s, 2),
         "pipeline_pings_per_s": round(pings / pipeline_s) if pipeline_s else None,
         "assign_visits_presence_pings_per_s": round(pings / after_ingest_s) if after_ingest_s else None,
@@ -621,7 +697,7 @@ def finish(result: dict) -> None:
         "pipeline_pings_per_s": _verdict(t["pipeline_pings_per_s"], TARGETS["pipeline_pings_per_s"], True),
         "peak_memory_gib": _verdict(t["peak_memory_gib"], TARGETS["peak_memory_gib"], False),
     }
-    if result["world"]["plan"]["days"] == 1:
+    if result["world"].get("days", result["world"]["plan"]["days"]) == 1:
         verdicts["force_day_wall_s"] = _verdict(t["daily_run_wall_s"], TARGETS["force_day_wall_s"], False)
     result["verdicts"] = verdicts
     result["notes"].append("Targets are set for 50M pings (force-day: ~4M pings, one day); at other sizes the verdicts "
@@ -660,7 +736,7 @@ def markdown(result: dict) -> str:
         f"shuffle partitions {result['spark_conf'].get('spark.sql.shuffle.partitions', '200')}, "
         f"AQE {result['spark_conf'].get('spark.sql.adaptive.enabled', 'true')}.",
         "",
-        f"World: {result['world']['plan']['officers']:,} officers, {result['world']['plan']['days']} day(s) "
+        f"World: {result['world']['plan']['officers']:,} officers, {result['world'].get('days', result['world']['plan']['days'])} day(s) "
         f"{result['world']['window'][0]}..{result['world']['window'][1]}, mean cadence {result['world']['plan']['cadence_mean_s']} s; "
         + ", ".join(f"{k} {v:,}" for k, v in result["world"]["rows"].items())
         + f". Generated in {result['world']['generator_s_when_written']} s.",
@@ -670,7 +746,7 @@ def markdown(result: dict) -> str:
         "| stage | wall s | CPU s | pings/s | peak memory GiB (tree PSS) | peak tree RSS sum GiB | peak JVM RSS GiB | other CPU | SQL execs | shuffles | sorts | windows | joins | shuffle write MB | spill MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
-    for name in STAGES:
+    for name in (*STAGES, "backfill"):
         if name not in st:
             continue
         r, p = st[name], st[name]["plans"]
@@ -701,14 +777,27 @@ def markdown(result: dict) -> str:
     ]
     for name, v in result["verdicts"].items():
         lines.append(f"| {name} | {_fmt(v['value'], 2)} | {_fmt(v['target'])} | {'yes' if v['met'] else 'NO'} | {_fmt(v.get('fraction_of_target'), 2)} |")
+    if "backfill" in st:
+        b = st["backfill"]
+        lines += ["", f"## Backfill: {len(b['chunks'])} chunks of {b['chunk_days']} day(s), one command", "",
+                  "Each chunk ingests its dates; visits and presence rebuild from the day before the chunk (as the "
+                  "daily run rebuilds D-1). Seconds per stage as the runner logged them.", "",
+                  "| chunk | ingest dates | pings | ingest s | visits s | presence s | chunk s | pings/s |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for c in b["chunks"]:
+            total = sum(c["seconds"].values())
+            lines.append(f"| {c['index']} | {c['dates'][0]}..{c['dates'][1]} | {c['pings']:,} | "
+                         + " | ".join(_fmt(c['seconds'].get(x)) for x in PIPELINE)
+                         + f" | {_fmt(total)} | {_fmt(round(c['pings'] / total) if total else None)} |")
     lines += ["", *[f"_{n}_" for n in result["notes"]], "", "## Slowest steps", "", "| stage | step | seconds |", "|---|---|---:|"]
     for s in sorted(result["steps"], key=lambda s: -s["seconds"])[:15]:
         lines.append(f"| {s['stage']} | {s['step']} | {s['seconds']} |")
-    lines += ["", "## Ingest by source", "", "| source | status | read | accepted | quarantined | seconds |", "|---|---|---:|---:|---:|---:|"]
+    if "ingest" in st:
+        lines += ["", "## Ingest by source", "", "| source | status | read | accepted | quarantined | seconds |", "|---|---|---:|---:|---:|---:|"]
     for src, r in st.get("ingest", {}).get("sources", {}).items():
         lines.append(f"| {src} | {r['status']} | {r['read']:,} | {r['accepted']:,} | {r['quarantined']:,} | {r['seconds']} |")
     lines += ["", "## Slowest SQL executions per stage (final physical plans)", ""]
-    for name in STAGES:
+    for name in (*STAGES, "backfill"):
         if name in st:
             for e in st[name]["plans"]["slowest"]:
                 facts = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("description", "seconds"))
@@ -729,13 +818,14 @@ def summary(out: Path) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         st, t = r["stages"], r["totals"]
-        w = lambda s: _fmt(st[s]["wall_s"]) if s in st else "-"  # noqa: E731
-        lines.append(f"| {r['label']} | {t['pings']:,} | {r['world']['plan']['days']} | {r['startup_s']} | {w('ingest')} | {w('assignment')} | "
+        summed = st.get("backfill", {}).get("stage_seconds", {})      # a backfill: each stage summed over its chunks
+        w = lambda s: _fmt(st[s]["wall_s"]) if s in st else _fmt(summed.get(s))  # noqa: E731
+        lines.append(f"| {r['label']} | {t['pings']:,} | {r['world'].get('days', r['world']['plan']['days'])} | {r['startup_s']} | {w('ingest')} | {w('assignment')} | "
                      f"{w('visits')} | {w('presence')} | {_fmt(t['pipeline_s'])} | {_fmt(t.get('pipeline_cpu_s'))} | {_fmt(t['pipeline_pings_per_s'])} | "
                      f"{_fmt(t['assign_visits_presence_pings_per_s'])} | {_fmt(t['peak_tree_pss_gib'], 2)} | "
                      f"{_fmt(t['peak_tree_rss_gib'], 2)} | {t['other_cpu_share']:.0%} |")
     lines += ["", "*standalone measurement of the area assignment, which also runs inside visits; not added to the pipeline."]
-    by_size = {r["totals"]["pings"]: r for r in rows}
+    by_size = {r["totals"]["pings"]: r for r in rows if "backfill" not in r["stages"]}   # whole-window runs only
     small = [r for n, r in by_size.items() if 4_500_000 <= n <= 5_500_000]
     large = [r for n, r in by_size.items() if n >= 45_000_000]
     if small and large:
@@ -784,6 +874,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-warehouse", action="store_true", help="keep the warehouse after the run (default: deleted)")
     parser.add_argument("--dump-plans", action="store_true", help="write every SQL execution's physical plan under <out>/plans-<label>/")
     parser.add_argument("--interval", type=float, default=0.5, help="memory sampling interval, seconds")
+    parser.add_argument("--world-days", type=int, help="days the generated world spans (default: pings / 4M, at least 1)")
+    parser.add_argument("--days", type=int, help="run only the world's first DAYS days (default: all of them)")
+    parser.add_argument("--chunk-days", type=int,
+                        help="run ingest, visits and presence as one backfill in chunks of this many days, through the "
+                             "runner's backfill (`impact backfill`), instead of each stage once over the whole window")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
