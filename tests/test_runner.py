@@ -397,3 +397,39 @@ def test_a_run_log_from_before_the_audit_columns_takes_new_rows(spark, settings,
     assert set(log_rows) == {"old-run", "new-run"}
     assert log_rows["old-run"].principal is None and log_rows["old-run"].status == "ok"
     assert log_rows["new-run"].principal == getpass.getuser() and log_rows["new-run"].code_version
+
+
+def test_window_stages_size_their_shuffles_from_the_raw_daily_extracts(spark, settings, tmp_path, caplog):
+    """A backfill chunk's stages raise spark.sql.shuffle.partitions with the raw extracts of their window (a
+    week of force pings in the profile's 8 partitions spilled); a small window keeps the session's value."""
+    from impact.ingest.contract import load_contracts
+    from impact.ingest.read import daily_input_bytes
+    from impact.ops.stages import size_shuffle_partitions
+
+    mib = 1024 ** 2
+    pings = tmp_path / "raw" / "airwave_pings"
+    pings.mkdir(parents=True)
+    sizes = {"pings_20260316.csv": 1536 * mib, "pings_20260317.csv": 1536 * mib,      # sparse: no disk used
+             "pings_20260318.csv.gz": 512 * mib, "pings_20260319.csv": 16 * mib}      # a compressed day counts as stored
+    for name, size in sizes.items():
+        with open(pings / name, "wb") as f:
+            f.truncate(size)
+    local = settings.with_overrides(raw_root=str(tmp_path / "raw"))
+    contracts = list(load_contracts(local.sources_path).sources.values())
+    session_value = spark.sparkContext.getConf().get("spark.sql.shuffle.partitions")
+    try:
+        assert daily_input_bytes(spark, contracts, local.raw_root, date(2026, 3, 16), date(2026, 3, 19)) == sum(sizes.values())
+        assert daily_input_bytes(spark, contracts, local.raw_root, date(2026, 3, 20), date(2026, 3, 22)) == 0   # no files
+
+        with caplog.at_level("INFO", logger="impact.ops.stages"):
+            week = size_shuffle_partitions(spark, local, StageRun("visits", (date(2026, 3, 16), date(2026, 3, 18))))
+        assert week == 28 and spark.conf.get("spark.sql.shuffle.partitions") == "28"      # 3.5 GiB / 128 MiB
+        assert "28 shuffle partitions for 3.50 GiB" in caplog.text
+        # the next, small window goes back to the session's own value, not the raised one
+        day = size_shuffle_partitions(spark, local, StageRun("ingest", (date(2026, 3, 19), date(2026, 3, 19))))
+        assert str(day) == session_value == spark.conf.get("spark.sql.shuffle.partitions")
+        # extracts that cannot be listed keep the session's value and do not fail the run
+        nowhere = local.with_overrides(raw_root="nosuchscheme://nowhere")
+        assert str(size_shuffle_partitions(spark, nowhere, StageRun("presence", (date(2026, 3, 16), date(2026, 3, 18))))) == session_value
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", session_value)

@@ -481,15 +481,16 @@ def run(args: argparse.Namespace) -> dict:
                                                        spark_master=args.master)
     overrides = {"spark.sql.ui.retainedExecutions": "100000", "spark.ui.retainedJobs": "100000",
                  "spark.ui.retainedStages": "100000", **_parse_conf(args.spark_conf)}
-    if "spark.sql.shuffle.partitions" not in overrides and not args.fixed_partitions:
+    if args.chunk_days:
+        result["notes"].append("Shuffle partitions: sized for each stage of each chunk by the runner from the raw "
+                               "extracts of its window (impact.ops.stages.size_shuffle_partitions), as `impact backfill` does.")
+    elif "spark.sql.shuffle.partitions" not in overrides and not args.fixed_partitions:
         # sized from the raw input (the pings dominate it), so 50M pings do not spill in 8 partitions
         from impact.session import shuffle_partitions_for
 
         raw_bytes = sum(f.stat().st_size for f in raw.rglob("*") if f.is_file() and "_truth" not in f.parts)
         configured = int(settings.spark_conf.get("spark.sql.shuffle.partitions", 8))
-        # what one query reads: the run's days, or one chunk's (plus the day a chunk rebuilds before it)
-        read_days = min(days, args.chunk_days + 1) if args.chunk_days else days
-        overrides["spark.sql.shuffle.partitions"] = str(shuffle_partitions_for(raw_bytes * read_days // world_days, configured))
+        overrides["spark.sql.shuffle.partitions"] = str(shuffle_partitions_for(raw_bytes * days // world_days, configured))
         result["raw_bytes"] = raw_bytes
     result["spark_conf"] = {**settings.spark_conf, **overrides, "spark.master": settings.spark_master}
 

@@ -51,6 +51,21 @@ def _fs_glob(spark: SparkSession, pattern: str) -> list[str]:
     return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
 
 
+def daily_input_bytes(spark: SparkSession, contracts: list[SourceContract], raw_root: str, start: date, end: date) -> int:
+    """Bytes of the daily extracts (plain or compressed, as stored) of `contracts` for start..end: what a
+    window's run reads, to size its shuffles. Missing files count nothing; other sources are not daily."""
+    root, total = raw_root.rstrip("/"), 0
+    for contract in contracts:
+        if not contract.daily:
+            continue
+        for day in dates_between(start, end):
+            pattern = f"{root}/{contract.path.replace('{date}', day.strftime('%Y%m%d'))}"
+            for suffix in ("", *COMPRESSED):
+                fs, path = hadoop_path(spark, pattern + suffix)
+                total += sum(s.getLen() for s in (fs.globStatus(path) or []) if s.isFile())
+    return total
+
+
 def _fs_head(spark: SparkSession, file: str, max_lines: int = 1) -> list[str]:
     """The first `max_lines` lines of a file, decompressed by extension (.gz, .bz2 ...) as Spark reads it,
     without a Spark job. Empty list for an empty file; the UTF-8 byte-order mark is removed."""

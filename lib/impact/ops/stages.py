@@ -134,6 +134,39 @@ def _register(spark: SparkSession, settings: Settings, run: StageRun, run_id: st
     result.detail = {"registered": names}
 
 
+SIZED_STAGES = ("ingest", "visits", "presence")      # their shuffles grow with the window's pings
+
+
+def size_shuffle_partitions(spark: SparkSession, settings: Settings, run: StageRun) -> int:
+    """Set `spark.sql.shuffle.partitions` for a window stage from the raw daily extracts of its window
+    (`impact.session.shuffle_partitions_for`: the session's value, raised so that no partition holds much
+    more than 128 MiB of raw input; 50M pings in 8 partitions spilled). A force-day stays at the session's
+    value (the profile's 8 locally, 400 on the cluster), so daily runs are unchanged. Sizing never fails a
+    run: if the extracts cannot be listed the session's value is kept."""
+    from impact.ingest.contract import load_contracts
+    from impact.ingest.pipeline import resolve_sources
+    from impact.ingest.read import daily_input_bytes
+    from impact.runlog import one_line_error
+    from impact.session import shuffle_partitions_for
+
+    # the session's own value as it was built (profile, spark-submit --conf or a test's override), not the
+    # runtime value, which the previous stage may have raised
+    configured = int(spark.sparkContext.getConf().get(
+        "spark.sql.shuffle.partitions", settings.spark_conf.get("spark.sql.shuffle.partitions", "200")))
+    try:
+        sources = resolve_sources(load_contracts(settings.sources_path), "force")
+        size = daily_input_bytes(spark, sources, settings.raw_root, run.window[0], run.window[1])
+    except Exception as error:  # noqa: BLE001 - the profile's value is always a valid choice
+        log.warning("stage %s: raw input not sized (%s); shuffle partitions %d", run.stage, one_line_error(error), configured)
+        size = 0
+    partitions = shuffle_partitions_for(size, configured)
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    if partitions != configured:
+        log.info("stage %s: %d shuffle partitions for %.2f GiB of raw daily extracts (profile: %d)", run.stage,
+                 partitions, size / 1024 ** 3, configured)
+    return partitions
+
+
 def run_stage(spark: SparkSession, settings: Settings, run: StageRun, run_id: str,
               source: str = "force", argv: list[str] | None = None) -> StageResult:
     """Run one stage with the run id on its Delta commits; raises SourceFailed / QualityGateFailed /
@@ -145,6 +178,8 @@ def run_stage(spark: SparkSession, settings: Settings, run: StageRun, run_id: st
     spark.conf.set(deltalog.USER_METADATA_CONF, run_id)
     t0 = time.monotonic()
     try:
+        if run.window and run.stage in SIZED_STAGES:
+            size_shuffle_partitions(spark, settings, run)
         if run.stage == "ingest":
             _ingest(spark, settings, run, run_id, result, source, argv or [])
         elif run.stage == "visits":
