@@ -176,7 +176,8 @@ def _stage_result(stage: str, first: str, last: str, seconds: float, pings: int 
     from impact.ops.stages import StageResult
 
     detail = {"airwave_pings": {"read": pings}} if pings is not None else {}
-    return StageResult(stage, (date.fromisoformat(first), date.fromisoformat(last)), "bench-run", seconds=seconds, detail=detail)
+    return StageResult(stage, (date.fromisoformat(first), date.fromisoformat(last)), "bench-run", seconds=seconds,
+                       detail=detail).as_json()
 
 
 def test_a_backfill_bench_reports_each_chunk_and_sums_the_stages_over_them(tmp_path):
@@ -196,6 +197,9 @@ def test_a_backfill_bench_reports_each_chunk_and_sums_the_stages_over_them(tmp_p
     assert chunks[0]["seconds"] == {"ingest": 300.0, "visits": 200.0, "presence": 100.0}
     with pytest.raises(ValueError, match="start with visits"):
         chunk_records(results[1:])
+    # a resumed backfill: the first chunk comes from the checkpoint of the run that finished it
+    resumed = chunk_records([dict(r, from_checkpoint="run-1") for r in results[:3]]) + chunk_records(results[3:])
+    assert [c.get("from_checkpoint") for c in resumed] == ["run-1", None]
 
     plans = {"sql_executions": 10, "shuffles": 3, "sorts": 2, "windows": 1, "joins": {}, "shuffle_write_mb": 1.0,
              "spill_disk_mb": 0.0, "slowest": []}
@@ -224,3 +228,11 @@ def test_a_backfill_bench_reports_each_chunk_and_sums_the_stages_over_them(tmp_p
     (tmp_path / "bench-36M-backfill-c7.json").write_text(json.dumps(result))
     row = next(line for line in summary(tmp_path).splitlines() if line.startswith("| 36M-backfill-c7 |"))
     assert "| 390.0 | - | 280.0 | 140.0 | 900.0 |" in row                  # stage sums; no standalone assignment
+
+    # resumed: the chunk an earlier run finished adds its stage seconds to the pipeline's time, and says so
+    result["stages"]["backfill"]["chunks"][0]["from_checkpoint"] = "run-1"
+    result["stages"]["backfill"]["wall_s"] = 300.0                     # this run did the second chunk only
+    finish(result)
+    assert result["totals"]["pipeline_s"] == 300.0 + 600.0
+    assert any(n.startswith("Resumed: chunks 1 ") for n in result["notes"])
+    assert "| 1 (earlier run) | 2026-03-16..2026-03-22 |" in markdown(result)

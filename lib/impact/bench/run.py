@@ -475,7 +475,10 @@ def run(args: argparse.Namespace) -> dict:
     result["world"] = {"raw": str(raw), "plan": plan, "rows": manifest["rows"], "generated_s": round(gen_s, 1),
                        "generator_s_when_written": manifest["seconds"], "window": [str(start), str(end)], "days": days}
     warehouse = work / f"warehouse-{result['label']}"
-    shutil.rmtree(warehouse, ignore_errors=True)
+    if args.resume and not args.chunk_days:
+        raise SystemExit("--resume continues a --chunk-days backfill; give --chunk-days (and the same --pings / --label)")
+    if not args.resume:
+        shutil.rmtree(warehouse, ignore_errors=True)
 
     settings = load_settings(args.conf).with_overrides(raw_root=str(raw), warehouse=str(warehouse),
                                                        spark_master=args.master)
@@ -537,7 +540,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         if args.chunk_days:
             with stage("backfill") as rec:
-                rec.update(run_backfill(spark, settings, start, end, args.chunk_days, sampler))
+                rec.update(run_backfill(spark, settings, start, end, args.chunk_days, sampler, args.resume))
             result["pings"] = sum(c["pings"] for c in rec["chunks"])
         else:
             from impact.ingest.pipeline import run_ingest
@@ -602,11 +605,16 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
-def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampler: TreeSampler) -> dict:
+def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampler: TreeSampler,
+                 resume: bool = False) -> dict:
     """Ingest, visits and presence over start..end as one backfill in chunks of `chunk_days` dates, through
     the runner's own `backfill` (what `impact backfill` runs: checkpoint, each chunk rebuilding the day
     before it); returns each chunk's dates, pings read and seconds per stage. The memory sampler is told
-    which stage is running, so peaks are kept per stage across chunks."""
+    which stage is running, so peaks are kept per stage across chunks. `resume`: continue an interrupted
+    backfill from its checkpoint (as `impact backfill` does without `--fresh`); the chunks it had finished
+    are reported from their checkpoint records, marked `from_checkpoint`."""
+    from impact.ops.checkpoint import Checkpoint, backfill_key
+
     import impact.ops.stages as stages_module
     from impact.runner import backfill
 
@@ -624,24 +632,32 @@ def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampl
     results: list = []
     run_id = f"bench-backfill-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
     try:
-        out = backfill(spark, settings, start, end, chunk_days, PIPELINE, run_id, fresh=True, results=results)
+        out = backfill(spark, settings, start, end, chunk_days, PIPELINE, run_id, fresh=not resume, results=results)
     finally:
         stages_module.run_stage = original
-    return {"chunk_days": chunk_days, "chunks": chunk_records(results), "checkpoint": out["checkpoint"]}
+    done = Checkpoint(spark, settings.warehouse, backfill_key(start, end, chunk_days, PIPELINE, "force")).done()
+    earlier = [dict(stage, from_checkpoint=done[key].get("run_id")) for key in out["skipped"] for stage in done[key]["stages"]]
+    chunks = chunk_records(earlier) + chunk_records([r.as_json() for r in results])
+    for index, chunk in enumerate(chunks, 1):
+        chunk["index"] = index
+    return {"chunk_days": chunk_days, "chunks": chunks, "checkpoint": out["checkpoint"]}
 
 
-def chunk_records(results: list) -> list[dict]:
-    """The runner's StageResults of a backfill, in order, as one record per chunk (each chunk starts with
-    its ingest): the ingest dates, pings read, and each stage's window and seconds."""
+def chunk_records(results: list[dict]) -> list[dict]:
+    """A backfill's stage results (`StageResult.as_json()`, as the checkpoint keeps them), in order, as one
+    record per chunk (each chunk starts with its ingest): the ingest dates, pings read, each stage's window
+    and seconds, and `from_checkpoint` (the run that did it) for a chunk an earlier run finished."""
     chunks: list[dict] = []
     for r in results:
-        if r.stage == "ingest":
-            chunks.append({"index": len(chunks) + 1, "dates": [d.isoformat() for d in r.window],
-                           "pings": r.detail["airwave_pings"]["read"], "seconds": {}, "windows": {}})
+        if r["stage"] == "ingest":
+            chunks.append({"index": len(chunks) + 1, "dates": list(r["window"]),
+                           "pings": r["detail"]["airwave_pings"]["read"], "seconds": {}, "windows": {}})
+            if r.get("from_checkpoint"):
+                chunks[-1]["from_checkpoint"] = r["from_checkpoint"]
         elif not chunks:
-            raise ValueError(f"a backfill's results start with {r.stage}, not ingest: {[x.stage for x in results]}")
-        chunks[-1]["seconds"][r.stage] = round(r.seconds, 2)
-        chunks[-1]["windows"][r.stage] = [d.isoformat() for d in r.window]
+            raise ValueError(f"a backfill's results start with {r['stage']}, not ingest: {[x['stage'] for x in results]}")
+        chunks[-1]["seconds"][r["stage"]] = round(r["seconds"], 2)
+        chunks[-1]["windows"][r["stage"]] = list(r["window"])
     return chunks
 
 
@@ -673,6 +689,14 @@ def finish(result: dict) -> None:
         rec = st["backfill"]
         rec["stage_seconds"] = {s: round(sum(c["seconds"].get(s, 0) for c in rec["chunks"]), 2) for s in PIPELINE}
         pipeline_s, pipeline_cpu_s = rec["wall_s"], rec.get("tree_cpu_s", 0)
+        resumed = [c for c in rec["chunks"] if c.get("from_checkpoint")]
+        if resumed:           # chunks an earlier, interrupted run finished: their stage seconds, no CPU or memory
+            rec["resumed_chunks_s"] = round(sum(sum(c["seconds"].values()) for c in resumed), 2)
+            pipeline_s += rec["resumed_chunks_s"]
+            result["notes"] = [n for n in result["notes"] if not n.startswith("Resumed:")] + [
+                f"Resumed: chunks {', '.join(str(c['index']) for c in resumed)} were finished by an earlier run "
+                f"({rec['resumed_chunks_s']:,.0f} s of stages, added to the pipeline's time); CPU seconds and memory "
+                "peaks are this run's only."]
         after_ingest_s = rec["stage_seconds"]["visits"] + rec["stage_seconds"]["presence"]
     spark_stages = ["startup", *STAGES, "backfill"]
     peaks = {k: max((_stage_memory(result, s).get(k, 0) for s in spark_stages), default=0)
@@ -787,7 +811,7 @@ def markdown(result: dict) -> str:
                   "|---:|---|---:|---:|---:|---:|---:|---:|"]
         for c in b["chunks"]:
             total = sum(c["seconds"].values())
-            lines.append(f"| {c['index']} | {c['dates'][0]}..{c['dates'][1]} | {c['pings']:,} | "
+            lines.append(f"| {c['index']}{' (earlier run)' if c.get('from_checkpoint') else ''} | {c['dates'][0]}..{c['dates'][1]} | {c['pings']:,} | "
                          + " | ".join(_fmt(c['seconds'].get(x)) for x in PIPELINE)
                          + f" | {_fmt(total)} | {_fmt(round(c['pings'] / total) if total else None)} |")
     lines += ["", *[f"_{n}_" for n in result["notes"]], "", "## Slowest steps", "", "| stage | step | seconds |", "|---|---|---:|"]
@@ -877,6 +901,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="memory sampling interval, seconds")
     parser.add_argument("--world-days", type=int, help="days the generated world spans (default: pings / 4M, at least 1)")
     parser.add_argument("--days", type=int, help="run only the world's first DAYS days (default: all of them)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --chunk-days: keep the warehouse of an interrupted run of the same label and continue "
+                             "its backfill from the checkpoint (finished chunks are reported from their records)")
     parser.add_argument("--chunk-days", type=int,
                         help="run ingest, visits and presence as one backfill in chunks of this many days, through the "
                              "runner's backfill (`impact backfill`), instead of each stage once over the whole window")
