@@ -47,9 +47,9 @@ TICK = os.sysconf("SC_CLK_TCK")
 GIB = 1024 ** 3
 STAGES = ("ingest", "assignment", "visits", "presence")
 PIPELINE = ("ingest", "visits", "presence")            # assignment is inside visits: measured, not added
-TARGETS = {
-    "assign_visits_presence_pings_per_s": 1_600_000,
-    "pipeline_pings_per_s": 800_000,
+TARGETS = {                                          # issue 11, as revised (first set at 1.6M and 0.8M pings/s)
+    "assign_visits_presence_pings_per_s": 600_000,
+    "pipeline_pings_per_s": 300_000,
     "peak_memory_gib": 8.0,
     "force_day_wall_s": 60.0,
     "scaling_50m_over_5m": 11.0,
