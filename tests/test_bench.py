@@ -236,3 +236,17 @@ def test_a_backfill_bench_reports_each_chunk_and_sums_the_stages_over_them(tmp_p
     assert result["totals"]["pipeline_s"] == 300.0 + 600.0
     assert any(n.startswith("Resumed: chunks 1 ") for n in result["notes"])
     assert "| 1 (earlier run) | 2026-03-16..2026-03-22 |" in markdown(result)
+
+
+def test_plan_facts_of_a_backfills_chunks_add_up():
+    from impact.bench.run import merge_summaries
+
+    one = {"sql_executions": 10, "shuffles": 3, "spill_disk_mb": 1.5, "joins": {"BroadcastIndexJoin": 1},
+           "slowest": [{"description": "a", "seconds": 4.0}, {"description": "b", "seconds": 1.0}]}
+    two = {"sql_executions": 5, "shuffles": 2, "sorts": 1, "spill_disk_mb": 0.25, "joins": {"BroadcastIndexJoin": 2, "BroadcastHashJoin": 1},
+           "slowest": [{"description": "c", "seconds": 9.0}]}
+    merged = merge_summaries([one, two])
+    assert merged["sql_executions"] == 15 and merged["shuffles"] == 5 and merged["sorts"] == 1
+    assert merged["spill_disk_mb"] == 1.75
+    assert merged["joins"] == {"BroadcastIndexJoin": 3, "BroadcastHashJoin": 1}
+    assert [e["description"] for e in merged["slowest"]] == ["c", "a", "b"]

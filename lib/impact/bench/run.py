@@ -343,6 +343,23 @@ def summarise_executions(execs: list[dict], stages: dict[int, dict]) -> dict:
     }
 
 
+def merge_summaries(parts: list[dict]) -> dict:
+    """Plan facts of several runs of a stage (a backfill's chunks) as one: counts and sizes added, joins
+    added per strategy, the slowest executions of all of them."""
+    out: dict = {"joins": Counter(), "slowest": []}
+    for part in parts:
+        for key, value in part.items():
+            if key == "joins":
+                out["joins"].update(value)
+            elif key == "slowest":
+                out["slowest"] += value
+            else:
+                out[key] = round(out.get(key, 0) + value, 2)
+    out["joins"] = dict(out["joins"])
+    out["slowest"] = sorted(out["slowest"], key=lambda e: -(e["seconds"] or 0))[:6]
+    return out
+
+
 # ---------------------------------------------------------------- instrumentation of the pipelines (runtime wrappers only)
 
 class Steps:
@@ -482,8 +499,11 @@ def run(args: argparse.Namespace) -> dict:
 
     settings = load_settings(args.conf).with_overrides(raw_root=str(raw), warehouse=str(warehouse),
                                                        spark_master=args.master)
-    overrides = {"spark.sql.ui.retainedExecutions": "100000", "spark.ui.retainedJobs": "100000",
-                 "spark.ui.retainedStages": "100000", **_parse_conf(args.spark_conf)}
+    # every execution of a stage is kept until its plan facts are read; a backfill's are read after each
+    # stage of each chunk, so its store stays small (100,000 of each filled the 4g heap of a 200M backfill)
+    retained = "5000" if args.chunk_days else "100000"
+    overrides = {"spark.sql.ui.retainedExecutions": retained, "spark.ui.retainedJobs": retained,
+                 "spark.ui.retainedStages": retained, **_parse_conf(args.spark_conf)}
     if args.chunk_days:
         result["notes"].append("Shuffle partitions: sized for each stage of each chunk by the runner from the raw "
                                "extracts of its window (impact.ops.stages.size_shuffle_partitions), as `impact backfill` does.")
@@ -539,8 +559,17 @@ def run(args: argparse.Namespace) -> dict:
     window = (start, end)
     try:
         if args.chunk_days:
+            parts: list[dict] = []
+
+            def collect(_stage: str) -> None:
+                nonlocal last_exec
+                execs = sql_executions(spark, last_exec)
+                last_exec = max([e["id"] for e in execs], default=last_exec)
+                parts.append(summarise_executions(execs, stage_metrics(spark)))
+
             with stage("backfill") as rec:
-                rec.update(run_backfill(spark, settings, start, end, args.chunk_days, sampler, args.resume))
+                rec.update(run_backfill(spark, settings, start, end, args.chunk_days, sampler, args.resume, collect))
+            rec["plans"] = merge_summaries(parts + [rec["plans"]])      # + what ran between the stages
             result["pings"] = sum(c["pings"] for c in rec["chunks"])
         else:
             from impact.ingest.pipeline import run_ingest
@@ -606,13 +635,15 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampler: TreeSampler,
-                 resume: bool = False) -> dict:
+                 resume: bool = False, collect=None) -> dict:
     """Ingest, visits and presence over start..end as one backfill in chunks of `chunk_days` dates, through
     the runner's own `backfill` (what `impact backfill` runs: checkpoint, each chunk rebuilding the day
     before it); returns each chunk's dates, pings read and seconds per stage. The memory sampler is told
     which stage is running, so peaks are kept per stage across chunks. `resume`: continue an interrupted
     backfill from its checkpoint (as `impact backfill` does without `--fresh`); the chunks it had finished
-    are reported from their checkpoint records, marked `from_checkpoint`."""
+    are reported from their checkpoint records, marked `from_checkpoint`. `collect(stage)`, if given, is
+    called after every stage of every chunk (the plan facts are read then, so Spark's status store need
+    not keep a multi-hour run's executions)."""
     from impact.ops.checkpoint import Checkpoint, backfill_key
 
     import impact.ops.stages as stages_module
@@ -627,6 +658,8 @@ def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampl
             return original(spark_, settings_, step, *args, **kwargs)
         finally:
             sampler.stage = "backfill"
+            if collect is not None:
+                collect(step.stage)
 
     stages_module.run_stage = labelled
     results: list = []
