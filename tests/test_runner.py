@@ -411,7 +411,7 @@ def test_window_stages_size_their_shuffles_from_the_raw_daily_extracts(spark, se
     pings.mkdir(parents=True)
     sizes = {"pings_20260316.csv": 1536 * mib, "pings_20260317.csv": 1536 * mib,      # sparse: no disk used
              "pings_20260318.csv.gz": 512 * mib, "pings_20260319.csv": 16 * mib}      # a compressed day counts as stored
-    for name, size in sizes.items():
+    for name, size in {**sizes, "pings_20260316.csv.bak": 4096 * mib}.items():          # a stray copy is not input
         with open(pings / name, "wb") as f:
             f.truncate(size)
     local = settings.with_overrides(raw_root=str(tmp_path / "raw"))

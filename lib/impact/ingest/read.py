@@ -55,14 +55,14 @@ def daily_input_bytes(spark: SparkSession, contracts: list[SourceContract], raw_
     """Bytes of the daily extracts (plain or compressed, as stored) of `contracts` for start..end: what a
     window's run reads, to size its shuffles. Missing files count nothing; other sources are not daily."""
     root, total = raw_root.rstrip("/"), 0
+    days = ",".join(day.strftime("%Y%m%d") for day in dates_between(start, end))
+    suffixes = ",".join(("", *COMPRESSED))
     for contract in contracts:
         if not contract.daily:
             continue
-        for day in dates_between(start, end):
-            pattern = f"{root}/{contract.path.replace('{date}', day.strftime('%Y%m%d'))}"
-            for suffix in ("", *COMPRESSED):
-                fs, path = hadoop_path(spark, pattern + suffix)
-                total += sum(s.getLen() for s in (fs.globStatus(path) or []) if s.isFile())
+        # one listing per source (Hadoop glob alternatives: every day, plain or compressed), not one per file
+        fs, path = hadoop_path(spark, f"{root}/{contract.path.replace('{date}', '{' + days + '}')}{{{suffixes}}}")
+        total += sum(s.getLen() for s in (fs.globStatus(path) or []) if s.isFile())
     return total
 
 

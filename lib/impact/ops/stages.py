@@ -162,7 +162,7 @@ def size_shuffle_partitions(spark: SparkSession, settings: Settings, run: StageR
     partitions = shuffle_partitions_for(size, configured)
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     if partitions != configured:
-        log.info("stage %s: %d shuffle partitions for %.2f GiB of raw daily extracts (profile: %d)", run.stage,
+        log.info("stage %s: %d shuffle partitions for %.2f GiB of raw daily extracts (session: %d)", run.stage,
                  partitions, size / 1024 ** 3, configured)
     return partitions
 
