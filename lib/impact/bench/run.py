@@ -561,7 +561,7 @@ def run(args: argparse.Namespace) -> dict:
         if args.chunk_days:
             parts: list[dict] = []
 
-            def collect(_stage: str) -> None:
+            def collect() -> None:
                 nonlocal last_exec
                 execs = sql_executions(spark, last_exec)
                 last_exec = max([e["id"] for e in execs], default=last_exec)
@@ -641,12 +641,11 @@ def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampl
     before it); returns each chunk's dates, pings read and seconds per stage. The memory sampler is told
     which stage is running, so peaks are kept per stage across chunks. `resume`: continue an interrupted
     backfill from its checkpoint (as `impact backfill` does without `--fresh`); the chunks it had finished
-    are reported from their checkpoint records, marked `from_checkpoint`. `collect(stage)`, if given, is
+    are reported from their checkpoint records, marked `from_checkpoint`. `collect()`, if given, is
     called after every stage of every chunk (the plan facts are read then, so Spark's status store need
     not keep a multi-hour run's executions)."""
-    from impact.ops.checkpoint import Checkpoint, backfill_key
-
     import impact.ops.stages as stages_module
+    from impact.ops.checkpoint import Checkpoint, backfill_key
     from impact.runner import backfill
 
     original = stages_module.run_stage
@@ -659,7 +658,7 @@ def run_backfill(spark, settings, start: date, end: date, chunk_days: int, sampl
         finally:
             sampler.stage = "backfill"
             if collect is not None:
-                collect(step.stage)
+                collect()
 
     stages_module.run_stage = labelled
     results: list = []
