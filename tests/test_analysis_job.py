@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from impact.analysis.pipeline import RESULT_TABLES, read_designation_csv, run_analysis
+from impact.analysis.pipeline import RESULT_TABLES, read_designation_csv, run_analysis, to_pandas
 from impact.analysis.privacy import PseudonymKeyError, load_key, pseudonym, suppress_small_cells
 from conftest import ANALYSIS_END, ANALYSIS_START
 from impact.config import ConfigError
@@ -184,18 +184,43 @@ def test_report_of_the_job_renders_in_chromium(world, tmp_path):
 def test_rerun_replaces_the_window(spark, world):
     settings, _, _ = world
     before = table(settings, "analysis_displacement")
+    models_before = table(settings, "analysis_models")
     run_analysis(spark, settings, START, END, run_id="second")
     after = table(settings, "analysis_displacement")
     assert set(after["analysis_run_id"]) == {"second"} and len(after) == len(before)
     cols = ["scope", "buffer_zone", "measure", "a0", "a1", "b0", "b1", "c0", "c1", "wdq"]
     pd.testing.assert_frame_equal(before[cols].sort_values(cols[:3]).reset_index(drop=True),
                                   after[cols].sort_values(cols[:3]).reset_index(drop=True))
+    # the same marts give the same figures to the last bit (D26: the fits' inputs come in a fixed order)
+    figures = ["estimate", "std_error", "p_value", "irr", "irr_ci_low", "irr_ci_high"]
+    for name, old, keys in [("analysis_displacement", before, ["scope", "buffer_zone", "measure", "outcome", "designated_from", "method"]),
+                            ("analysis_models", models_before, ["model", "outcome", "subset", "term", "family", "method"])]:
+        new = table(settings, name)
+        assert not old.duplicated(keys).any() and len(new) == len(old) and old["estimate"].notna().any()
+        pd.testing.assert_frame_equal(old[keys + figures].sort_values(keys).reset_index(drop=True),
+                                      new[keys + figures].sort_values(keys).reset_index(drop=True), check_exact=True)
     # each analysis run left a run_log row a person can read
     log = table(settings, "run_log")
     runs = log[log["step"] == "analysis"].set_index("run_id")
     assert {"first-on", "second"} <= set(runs.index)
     assert runs.loc["second", "status"] == "ok" and runs.loc["second", "rows_accepted"] > 0
     assert str(runs.loc["second", "window_start"]) == START.isoformat()
+
+
+def test_model_inputs_come_in_one_order_whatever_spark_returns(spark):
+    # the same rows in two partitionings and orders give the same pandas frame, row for row (D26);
+    # the array column is carried, not sorted on
+    rows = [("z2", date(2026, 3, 29), 3, None, True, [1]), ("z1", date(2026, 3, 30), 1, 0.5, None, [2]),
+            ("z1", date(2026, 3, 29), 2, float("nan"), False, []), ("z1", None, 2, 1.5, True, [3, 4]),
+            ("z1", date(2026, 3, 29), 1, 2.0, False, None)]
+    schema = "zone_id string, local_date date, crimes int, minutes double, designated boolean, hours array<int>"
+    one = spark.createDataFrame(rows, schema)
+    other = spark.createDataFrame(list(reversed(rows)), schema).repartition(3)
+    a, b = to_pandas(one), to_pandas(other)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert list(a["zone_id"]) == ["z1", "z1", "z1", "z1", "z2"] and pd.isna(a.loc[0, "local_date"])
+    assert list(a["crimes"][1:3]) == [1, 2] and list(a.index) == list(range(5))
+    assert to_pandas(spark.createDataFrame([], schema)).empty
 
 
 def test_designation_csv_errors_are_clear(tmp_path):

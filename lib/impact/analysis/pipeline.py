@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, LongType, StringType
+from pyspark.sql.types import AtomicType, BooleanType, DateType, DoubleType, IntegerType, LongType, StringType
 
 from impact.analysis import panels as P
 from impact.analysis.privacy import load_key, suppress_small_cells
@@ -560,6 +560,16 @@ def data_quality_family(shifts: pd.DataFrame, never_seen: int, active_officers: 
 
 # --------------------------------------------------------------------------------------------- run
 
+def to_pandas(frame: DataFrame) -> pd.DataFrame:
+    """`frame` as pandas in one fixed row order: ascending on every scalar column, nulls first. Spark hands
+    an aggregate's rows back in the order its shuffle blocks arrived, and a model fit's last digits move
+    with the order of its rows, so without this two runs over identical marts can write different figures
+    (docs/decisions.md D26). Sorted in pandas: these frames are small, a Spark sort would add two jobs each."""
+    keys = [f.name for f in frame.schema.fields if isinstance(f.dataType, AtomicType)]
+    out = frame.toPandas()
+    return out.sort_values(keys, na_position="first", kind="mergesort", ignore_index=True) if keys and len(out) else out
+
+
 @logged_stage("analysis", "analysis_models")
 def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date, run_id: str | None = None,
                  designation_dates: str | None = None) -> dict:
@@ -585,16 +595,16 @@ def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date
 
     day = P.zone_day_panel(area_day, designation)
     reactive = [r for g in conf.reactive_role_groups for r in conf.role_groups[g]]
-    proactive = P.proactive_day_presence(presence_unit, reactive).toPandas()
-    crime_calls = P.crime_calls_day(events, conf.call_categories).toPandas()
-    pd_day = (day.toPandas().merge(proactive, on=["zone_id", "local_date"], how="left")
+    proactive = to_pandas(P.proactive_day_presence(presence_unit, reactive))
+    crime_calls = to_pandas(P.crime_calls_day(events, conf.call_categories))
+    pd_day = (to_pandas(day).merge(proactive, on=["zone_id", "local_date"], how="left")
               .merge(crime_calls, on=["zone_id", "local_date"], how="left")
               .fillna({"proactive_patrolling_minutes": 0.0, "crime_calls": 0}))
-    pd_week = P.zone_week_panel(day).toPandas()
+    pd_week = to_pandas(P.zone_week_panel(day))
     pd_week = pd_week.merge(pd_day.groupby(["zone_id", "week_start"], as_index=False)["proactive_patrolling_minutes"].sum(),
                             on=["zone_id", "week_start"], how="left").fillna({"proactive_patrolling_minutes": 0.0})
-    dim = dim_area.drop("geometry_wkt_wgs84").toPandas()
-    des = designation.toPandas()
+    dim = to_pandas(dim_area.drop("geometry_wkt_wgs84"))
+    des = to_pandas(designation)
     if des[des["area_status"] == "impact"]["designated_from"].isna().all():
         raise ValueError("no Impact Area has a designation date: set areas.designated_from or pass --designation-dates")
     weeks = sorted(pd_week["week_start"].unique())
@@ -606,14 +616,14 @@ def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date
     earliest = des["designated_from"].dropna().min()
     period_of = des.set_index("area_id")["designated_from"].fillna(earliest)
 
-    type_week = P.crime_type_week(events, conf.offence_classes).toPandas()
-    call_week = P.incident_category_week(events, conf.call_categories).toPandas()
-    role_week = P.role_week_presence(presence_unit, conf.role_groups).toPandas()
-    how = P.hour_of_week_profile(presence_hour, events).toPandas()
-    resources = P.resource_presence(presence_unit, visits).toPandas()
+    type_week = to_pandas(P.crime_type_week(events, conf.offence_classes))
+    call_week = to_pandas(P.incident_category_week(events, conf.call_categories))
+    role_week = to_pandas(P.role_week_presence(presence_unit, conf.role_groups))
+    how = to_pandas(P.hour_of_week_profile(presence_hour, events))
+    resources = to_pandas(P.resource_presence(presence_unit, visits))
 
     def with_period(frame: DataFrame) -> pd.DataFrame:
-        f = frame.toPandas().merge(dim[["zone_id", "area_id"]], on="zone_id")
+        f = to_pandas(frame).merge(dim[["zone_id", "area_id"]], on="zone_id")
         f["period"] = np.where(pd.to_datetime(f["local_date"]) >= pd.to_datetime(f["area_id"].map(period_of)), "post", "pre")
         return pd.concat([f, f.assign(period="window")], ignore_index=True)
 
@@ -635,19 +645,19 @@ def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date
     from impact.analysis.correlation import profile_alignment
 
     pings = P.in_window(read_table(spark, settings, "pings"), "fix_date", start, end)
-    shifts = P.shift_coverage(pings, conf.shift_break_minutes * 60, conf.gap_minutes * 60).drop("collar_number").toPandas()
+    shifts = to_pandas(P.shift_coverage(pings, conf.shift_break_minutes * 60, conf.gap_minutes * 60).drop("collar_number"))
     postings = read_table(spark, settings, "officer_postings")
     active = (postings.where((F.col("valid_from") <= F.lit(end)) & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.lit(start))))
               .select("collar_number").distinct().count())
     never = P.officers_never_seen(postings, pings, start, end).count()
     quarantine = (read_table(spark, settings, "quarantine") if table_exists(spark, settings.table_path("quarantine"))
                   else spark.createDataFrame([], "source string, reason string"))
-    q = (quarantine.withColumn("reason", F.explode(F.split("reason", ";"))).groupBy("source", "reason")
-         .agg(F.count(F.lit(1)).alias("rows")).toPandas())
+    q = to_pandas(quarantine.withColumn("reason", F.explode(F.split("reason", ";"))).groupBy("source", "reason")
+                  .agg(F.count(F.lit(1)).alias("rows")))
     wide = conf.wide_dwell_minutes * 60
     vstats = visits.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("duration_upper_s") - F.col("duration_lower_s") > wide, 1).otherwise(0)).alias("wide")).collect()[0]
     resources_raw = read_table(spark, settings, "incident_resources")
-    attendance = P.incident_attendance(events, resources_raw, visits).toPandas()
+    attendance = to_pandas(P.incident_attendance(events, resources_raw, visits))
     on_duty = float(shifts["span_hours"].sum() * 60.0) if len(shifts) else 0.0
     events.unpersist()
 
@@ -677,7 +687,7 @@ def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date
     from impact.analysis.report import write_report
 
     report = write_report(settings.warehouse, conf.report_folder, start, end, run_id, results,
-                          dim_area.select("zone_id", "area_id", "area_status", "zone_type", "designated_from", "geometry_wkt").toPandas(),
+                          to_pandas(dim_area.select("zone_id", "area_id", "area_status", "zone_type", "designated_from", "geometry_wkt")),
                           pd_week, how, des)
     log.info("analysis %s..%s: %s; report %s", start, end, counts, report)
     return {"run_id": run_id, "rows": counts, "report": str(report)}
