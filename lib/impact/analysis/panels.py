@@ -16,6 +16,20 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 PRESENCE_SUMS = ["officer_minutes", "patrol_minutes", "responding_officer_minutes",
                  "patrolling_officer_minutes", "transit_officer_minutes"]
 EVENT_SUMS = ["crimes", "crime_harm", "incidents", "incidents_priority_1_2", "searches"]
+FLOAT_SUMS = set(PRESENCE_SUMS) | {"crime_harm"}     # the double columns of the two lists
+
+
+def exact_sum(column: str | Column) -> Column:
+    """Sum of a double column that does not depend on the order rows arrive in (D26): each value rounded
+    to 1e-9 and added as a decimal, which is exact, then back to double. Spark adds doubles in arrival
+    order, so a plain sum of minutes moves in its last bits from run to run, and the models with it."""
+    c = F.col(column) if isinstance(column, str) else column
+    return F.sum(c.cast("decimal(38,9)")).cast("double")
+
+
+def total(column: str) -> Column:
+    """`column`'s sum under its own name: exact (`exact_sum`) for the double columns of FLOAT_SUMS."""
+    return (exact_sum(column) if column in FLOAT_SUMS else F.sum(column)).alias(column)
 
 
 def in_window(df: DataFrame, column: str, start: date, end: date) -> DataFrame:
@@ -63,7 +77,7 @@ def zone_week_panel(zone_day: DataFrame) -> DataFrame:
     `post` = 1 when the week contains or follows the designation date."""
     keys = ["zone_id", "area_id", "zone_type", "area_status", "week_start", "designated_from"]
     return (zone_day.groupBy(*keys)
-            .agg(F.count(F.lit(1)).alias("days"), *[F.sum(c).alias(c) for c in PRESENCE_SUMS + EVENT_SUMS])
+            .agg(F.count(F.lit(1)).alias("days"), *[total(c) for c in PRESENCE_SUMS + EVENT_SUMS])
             .withColumn("post", F.when(F.col("designated_from").isNotNull()
                                        & (F.date_add("week_start", 6) >= F.col("designated_from")), 1).otherwise(0))
             .select(*keys, "days", "post", *PRESENCE_SUMS, *EVENT_SUMS))
@@ -77,8 +91,7 @@ def role_week_presence(presence_unit: DataFrame, role_groups: dict[str, list[str
         group = F.when(F.col("role").isin(roles), F.lit(name)).otherwise(group)
     return (presence_unit.withColumn("role_group", group).withColumn("week_start", week_start("local_date"))
             .groupBy("zone_id", "week_start", "role_group")
-            .agg(F.sum("officer_minutes").alias("officer_minutes"),
-                 F.sum("patrolling_officer_minutes").alias("patrolling_officer_minutes")))
+            .agg(total("officer_minutes"), total("patrolling_officer_minutes")))
 
 
 def proactive_day_presence(presence_unit: DataFrame, reactive_roles: list[str]) -> DataFrame:
@@ -87,7 +100,7 @@ def proactive_day_presence(presence_unit: DataFrame, reactive_roles: list[str]) 
     happened, so their time in an area follows its crime: the presence models leave it out)."""
     return (presence_unit.where(~F.col("role").isin(reactive_roles) | F.col("role").isNull())
             .groupBy("zone_id", "local_date")
-            .agg(F.sum("patrolling_officer_minutes").alias("proactive_patrolling_minutes")))
+            .agg(exact_sum("patrolling_officer_minutes").alias("proactive_patrolling_minutes")))
 
 
 def exact_events(events: DataFrame, start: date, end: date) -> DataFrame:
@@ -133,10 +146,10 @@ def hour_of_week_profile(presence_hour: DataFrame, events: DataFrame) -> DataFra
     searches), all 168 hours of every zone present (zeros included)."""
     presence = (presence_hour.withColumn("hour_of_week", hour_of_week())
                 .groupBy("zone_id", "hour_of_week")
-                .agg(F.sum("officer_minutes").alias("officer_minutes"), F.sum("patrol_minutes").alias("patrol_minutes")))
+                .agg(total("officer_minutes"), total("patrol_minutes")))
     demand = (events.groupBy("zone_id", "hour_of_week").agg(
         F.sum(F.when(F.col("event_type") == "crime", 1).otherwise(0)).alias("crimes"),
-        F.sum(F.when(F.col("event_type") == "crime", F.coalesce("harm_weight", F.lit(1.0))).otherwise(0.0)).alias("crime_harm"),
+        exact_sum(F.when(F.col("event_type") == "crime", F.coalesce("harm_weight", F.lit(1.0))).otherwise(0.0)).alias("crime_harm"),
         F.sum(F.when(F.col("event_type") == "incident", 1).otherwise(0)).alias("incidents"),
         F.sum(F.when(F.col("event_type") == "search", 1).otherwise(0)).alias("searches")))
     return presence.join(demand, on=["zone_id", "hour_of_week"], how="full").fillna(0)
@@ -146,7 +159,7 @@ def resource_presence(presence_unit: DataFrame, visits: DataFrame) -> DataFrame:
     """zone x department x NPU x role x mode: officer-, patrol-, responding/patrolling/transit minutes
     (from fact_presence_hour_unit) and distinct officers (from fact_visit), for small-cell suppression."""
     keys = ["zone_id", "department", "npu", "role", "mode"]
-    minutes = presence_unit.groupBy(*keys).agg(*[F.sum(c).alias(c) for c in PRESENCE_SUMS])
+    minutes = presence_unit.groupBy(*keys).agg(*[total(c) for c in PRESENCE_SUMS])
     officers = visits.groupBy(*keys).agg(F.countDistinct("collar_number").alias("officers"),
                                          F.count(F.lit(1)).alias("visits"),
                                          F.sum("incidents_attended").alias("incidents_attended"),
@@ -187,7 +200,7 @@ def shift_coverage(pings: DataFrame, shift_break_s: float, gap_s: float) -> Data
         F.count(F.lit(1)).alias("fixes"),
         ((F.max("t") - F.min("t")) / 3600.0).alias("span_hours"),
         F.sum(F.when(inner > gap_s, 1).otherwise(0)).alias("gaps_over"),
-        F.sum(F.when(inner > gap_s, inner).otherwise(0.0) / 60.0).alias("gap_minutes"))
+        exact_sum(F.when(inner > gap_s, inner).otherwise(0.0) / 60.0).alias("gap_minutes"))
         .withColumn("fixes_per_hour", F.col("fixes") / F.greatest(F.col("span_hours"), F.lit(1 / 60))))
 
 

@@ -629,7 +629,7 @@ def run_analysis(spark: SparkSession, settings: Settings, start: date, end: date
 
     per_day_events = events.withColumn("crime_harm", F.when(F.col("event_type") == "crime", F.coalesce("harm_weight", F.lit(1.0))).otherwise(0.0)) \
         .withColumn("crimes", F.when(F.col("event_type") == "crime", 1).otherwise(0))
-    ev = with_period(per_day_events.groupBy("zone_id", "local_date").agg(F.sum("crimes").alias("crimes"), F.sum("crime_harm").alias("crime_harm")))
+    ev = with_period(per_day_events.groupBy("zone_id", "local_date").agg(F.sum("crimes").alias("crimes"), P.total("crime_harm")))
     ctype = with_period(events.where(F.col("event_type") == "crime").groupBy(
         "zone_id", "local_date", P.key_type(F.coalesce("offence_class", "category"), conf.offence_classes).alias("crime_type"))
         .agg(F.count(F.lit(1)).alias("crimes")))
