@@ -159,7 +159,18 @@ def count_panel_model(
         fml = f"_y ~ {' + '.join(names.values())} | _u + _t"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            fit = pf.fepois(fml, data=df, vcov={"CRV1": "_c"}, offset="_off" if exposure else None)
+            try:
+                # "ir" (the iterative rectifier of Correia, Guimaraes and Zylkin) also drops the rows a regressor
+                # separates: without it a regressor whose non-zero rows all have a zero count gets an estimate
+                # of about -16 with a small standard error, i.e. a confident, spurious 100% fall (D27)
+                fit = pf.fepois(fml, data=df, vcov={"CRV1": "_c"}, offset="_off" if exposure else None,
+                                separation_check=["fe", "ir"])
+            except ValueError as error:
+                if "collinear" not in str(error):
+                    raise
+                raise ValueError("not identified: once the observations the regressors separate are dropped (the count is "
+                                 "zero wherever they are non-zero), nothing is left to estimate them from: the effect "
+                                 "is not finite (separation); a longer window or more events are needed") from error
         coefs = fit.coef()
         ses = fit.se()
         pvals = fit.pvalue()
