@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from impact.ingest.validate import LOCAL_GX_MAX_ROWS
+from impact.ingest.validate import LOCAL_GX_MAX_ROWS, collect_at_most
 from impact.quality import check_frame
 
 MINUTES = ["officer_minutes", "patrol_minutes", "responding_officer_minutes", "patrolling_officer_minutes",
@@ -49,3 +49,16 @@ def test_a_frame_over_the_local_limit_is_checked_with_spark(spark):
     assert {r["engine"] for r in check_frame("fact_presence_hour", frame, local_max_rows=2)} == {"spark"}
     assert {r["engine"] for r in check_frame("fact_presence_hour", frame, local_max_rows=3)} == {"pandas"}
     assert LOCAL_GX_MAX_ROWS >= 100_000
+
+
+@pytest.mark.integration
+def test_only_a_frame_within_both_limits_comes_to_the_driver(spark):
+    # D28: rows counted first; a frame over the row limit, or over the values (rows x columns) limit, is
+    # not collected (None: the gate then runs GX on Spark); within both it comes back whole
+    frame = _hours(spark, [("IA01", datetime(2026, 3, 29, h), 1.0, 1.0, 0.0, 1.0, 0.0) for h in range(3)])
+    cells = 3 * len(frame.columns)
+    assert collect_at_most(frame, 2) is None
+    assert collect_at_most(frame, 3, max_cells=cells - 1) is None
+    local = collect_at_most(frame, 3, max_cells=cells)
+    assert local is not None and len(local) == 3 and list(local.columns) == frame.columns
+    assert collect_at_most(frame, 0) is None and collect_at_most(frame.limit(0), 5) is not None

@@ -38,6 +38,8 @@ SAMPLE_ROWS = 50_000              # about this many rows in the GX sample of a l
 # GX's Spark engine (D22). Ingest's gate sees at most FULL_GATE_MAX_ROWS rows or the sample, so the Spark
 # engine is used only when FULL_GATE_MAX_ROWS is None; the presence gate's large facts use it.
 LOCAL_GX_MAX_ROWS = 1_000_000
+# ... and at most this many values (rows x columns), so a wide frame comes to the driver only when small (D28)
+LOCAL_GX_MAX_CELLS = 10_000_000
 
 
 class ValidationFailed(RuntimeError):
@@ -134,9 +136,13 @@ def _pandas_batch(context, name: str, frame):
     return _frame_batch(context, f"{name}_local", name, frame, pandas=True)
 
 
-def collect_at_most(df: DataFrame, max_rows: int):
-    """df as a pandas frame (through Arrow) when it has at most max_rows rows, else None (one Spark job)."""
-    if max_rows <= 0:
+def collect_at_most(df: DataFrame, max_rows: int, max_cells: int = LOCAL_GX_MAX_CELLS):
+    """df as a pandas frame (through Arrow) when it has at most max_rows rows and max_cells values, else None.
+    The rows are counted first (a scan that stops one row past the limit), so a larger frame never travels
+    to the driver: collecting a million wide rows only to find there were more filled the 4g heap of a
+    200M-ping backfill and hung it (docs/decisions.md D28)."""
+    max_rows = min(max_rows, max_cells // max(1, len(df.columns)))
+    if max_rows <= 0 or df.limit(max_rows + 1).count() > max_rows:
         return None
     spark = df.sparkSession
     arrow = spark.conf.get("spark.sql.execution.arrow.pyspark.enabled", "false")
