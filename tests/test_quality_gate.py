@@ -62,3 +62,5 @@ def test_only_a_frame_within_both_limits_comes_to_the_driver(spark):
     local = collect_at_most(frame, 3, max_cells=cells)
     assert local is not None and len(local) == 3 and list(local.columns) == frame.columns
     assert collect_at_most(frame, 0) is None and collect_at_most(frame.limit(0), 5) is not None
+    # a caller that bounded the rows itself skips the count; the limit still holds
+    assert collect_at_most(frame, 2, count_first=False) is None and len(collect_at_most(frame, 3, count_first=False)) == 3

@@ -136,13 +136,14 @@ def _pandas_batch(context, name: str, frame):
     return _frame_batch(context, f"{name}_local", name, frame, pandas=True)
 
 
-def collect_at_most(df: DataFrame, max_rows: int, max_cells: int = LOCAL_GX_MAX_CELLS):
+def collect_at_most(df: DataFrame, max_rows: int, max_cells: int = LOCAL_GX_MAX_CELLS, count_first: bool = True):
     """df as a pandas frame (through Arrow) when it has at most max_rows rows and max_cells values, else None.
     The rows are counted first (a scan that stops one row past the limit), so a larger frame never travels
     to the driver: collecting a million wide rows only to find there were more filled the 4g heap of a
-    200M-ping backfill and hung it (docs/decisions.md D28)."""
+    200M-ping backfill and hung it (docs/decisions.md D28). `count_first=False` skips that scan where the
+    caller has already bounded the rows (ingest's gate: at most FULL_GATE_MAX_ROWS, or its sample)."""
     max_rows = min(max_rows, max_cells // max(1, len(df.columns)))
-    if max_rows <= 0 or df.limit(max_rows + 1).count() > max_rows:
+    if max_rows <= 0 or (count_first and df.limit(max_rows + 1).count() > max_rows):
         return None
     spark = df.sparkSession
     arrow = spark.conf.get("spark.sql.execution.arrow.pyspark.enabled", "false")
@@ -221,7 +222,8 @@ def validate_accepted(df: DataFrame, contract: SourceContract, force_area_bng: d
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{contract.name}_accepted"))
     for expectation in expectations_for(contract, force_area_bng):
         suite.add_expectation(expectation)
-    local = collect_at_most(target, local_max_rows)
+    # the rows are already bounded when the gate takes at most full_gate_max_rows or a sample: no count needed
+    local = collect_at_most(target, local_max_rows, count_first=full_gate_max_rows is None)
     batch = _pandas_batch(context, contract.name, local) if local is not None else _batch(context, contract, target)
     outcome = batch.validate(suite)
     for r in outcome.results:
