@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 AIRFLOW_VENV = ROOT / ".cache" / "airflow-venv"
 AIRFLOW_INSTALL_TIMEOUT_S = 900
+DRIVER_EXITS_ON_OOM = "spark.driver.extraJavaOptions=-XX:+ExitOnOutOfMemoryError"   # D28
 WF = "{uri:oozie:workflow:1.0}"
 SPARK = "{uri:oozie:spark-action:1.0}"
 
@@ -67,6 +68,7 @@ def test_oozie_workflow_is_well_formed_and_runs_the_stages_in_order():
         for name, value in params.items():
             opts = opts.replace("${" + name + "}", value)
         assert "--archives" in opts and "impact-venv.tar.gz#venv" in opts and "spark.pyspark.python=./venv/bin/python" in opts
+        assert f"--conf {DRIVER_EXITS_ON_OOM}" in opts, f"{node}: a driver OOM would hang the action, not fail it (D28)"
         files = [f.text.split("#")[-1] for f in spark.findall(f"{SPARK}file")]
         assert "cluster.yaml" in files and (ROOT / "conf" / "cluster.yaml").is_file()
         assert all((ROOT / "conf" / name).is_file() for name in files), files
@@ -122,3 +124,5 @@ def test_airflow_dag_folder_imports_with_zero_errors_and_stage_order(airflow_pyt
     for task, args in dag["application_args"].items():
         assert dag["application"][task].endswith("/impact_main.py")
         assert _check_impact_args([a.replace("{{ ds }}", "2026-03-20") for a in args]) == task
+        name, value = DRIVER_EXITS_ON_OOM.split("=", 1)
+        assert dag["conf"][task].get(name) == value, f"{task}: a driver OOM would hang the task, not fail it (D28)"

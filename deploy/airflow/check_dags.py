@@ -21,6 +21,7 @@ def main(folder: str) -> int:
             "retries": sorted({t.retries for t in dag.tasks}),
             "application_args": {t.task_id: list(getattr(t, "application_args", None) or getattr(t, "_application_args", None) or []) for t in dag.tasks},
             "application": {t.task_id: getattr(t, "application", None) or getattr(t, "_application", None) for t in dag.tasks},
+            "conf": {t.task_id: dict(getattr(t, "conf", None) or getattr(t, "_conf", None) or {}) for t in dag.tasks},
         }
     print(json.dumps(out))
     return 0

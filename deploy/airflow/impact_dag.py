@@ -56,6 +56,8 @@ with DAG(
                 "spark.pyspark.python": "./venv/bin/python",
                 "spark.yarn.appMasterEnv.PYSPARK_PYTHON": "./venv/bin/python",
                 "spark.executorEnv.PYSPARK_PYTHON": "./venv/bin/python",
+                # a heap OOM in the driver fails the task (and Airflow retries it) instead of hanging it (D28)
+                "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
             },
             verbose=False,
         )
