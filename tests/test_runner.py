@@ -21,7 +21,7 @@ from pyspark.sql.types import DoubleType, FloatType
 
 from impact.ops import deltalog
 from impact.ops.maintain import MaintenanceConf, UnsafeRetention, check_retention, load_maintenance, maintain
-from impact.ops.plan import (STAGE_ORDER, PlanError, StageRun, backfill_chunks, chunk_plan, daily_plan,
+from impact.ops.plan import (STAGE_ORDER, PlanError, StageRun, backfill_chunks, chunk_plan, chunk_progress, daily_plan,
                              final_plan, parse_stages)
 from impact.ops.stages import QualityGateFailed, SourceFailed
 from impact.runner import (EXIT_ERROR, EXIT_GATE, EXIT_OK, EXIT_SOURCE, EXIT_USAGE, backfill, execute_stages,
@@ -51,6 +51,15 @@ def test_backfill_chunks_cover_the_range_once_and_rebuild_the_day_before():
         backfill_chunks(date(2026, 3, 2), date(2026, 3, 1), 7)
     with pytest.raises(PlanError):
         backfill_chunks(date(2026, 3, 1), date(2026, 3, 2), 0)
+
+
+def test_backfill_progress_counts_dates_and_paces_only_on_this_runs_chunks():
+    chunks = backfill_chunks(date(2026, 3, 1), date(2026, 3, 10), 4)          # 4 + 4 + 2 dates
+    # the first chunk done by an earlier run, the second by this one in 400 s: 2 dates left at 100 s a date
+    line = chunk_progress(chunks, {chunks[0].key, chunks[1].key}, 400.0, 4)
+    assert line == "2 of 3 chunks done (8 of 10 dates); about 200 s left at this run's pace (100 s a date)"
+    assert chunk_progress(chunks, {c.key for c in chunks}, 1000.0, 10) == "3 of 3 chunks done (10 of 10 dates)"
+    assert chunk_progress(chunks, {chunks[0].key}, 0.0, 0) == "1 of 3 chunks done (4 of 10 dates)"
 
 
 def test_daily_plan_windows_and_stage_order():

@@ -148,7 +148,7 @@ def backfill(spark, settings, start: date, end: date, chunk_days: int, stages: t
              results: list | None = None) -> dict[str, Any]:
     """Run a backfill chunk by chunk, skipping chunks the checkpoint records as done."""
     from impact.ops.checkpoint import Checkpoint, backfill_key
-    from impact.ops.plan import backfill_chunks, chunk_plan, final_plan
+    from impact.ops.plan import backfill_chunks, chunk_plan, chunk_progress, final_plan
     from impact.ops.stages import now_utc
 
     chunks = backfill_chunks(start, end, chunk_days)
@@ -158,6 +158,8 @@ def backfill(spark, settings, start: date, end: date, chunk_days: int, stages: t
     done = checkpoint.done()
     results = [] if results is None else results
     skipped = []
+    finished = set(done)
+    run_seconds, run_days = 0.0, 0
     for chunk in chunks:
         if chunk.key in done:
             log.info("chunk %d/%d %s..%s: done by run %s, skipping", chunk.index, len(chunks), chunk.first,
@@ -172,6 +174,11 @@ def backfill(spark, settings, start: date, end: date, chunk_days: int, stages: t
         checkpoint.mark_done(chunk, {"run_id": run_id, "started_at_utc": started.isoformat(),
                                      "finished_at_utc": now_utc().isoformat(),
                                      "stages": [s.as_json() for s in steps]})
+        took = (now_utc() - started).total_seconds()
+        finished.add(chunk.key)
+        run_seconds, run_days = run_seconds + took, run_days + (chunk.last - chunk.first).days + 1
+        log.info("chunk %d/%d %s..%s: done in %.1f s; %s", chunk.index, len(chunks), chunk.first, chunk.last, took,
+                 chunk_progress(chunks, finished, run_seconds, run_days))
     execute_stages(spark, settings, final_plan(start, end, stages), run_id, source, argv, results)
     return {"chunks": [c.key for c in chunks], "skipped": skipped, "checkpoint": checkpoint.folder}
 

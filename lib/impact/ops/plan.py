@@ -85,6 +85,23 @@ class Chunk:
         return f"{self.first.isoformat()}_{self.last.isoformat()}"
 
 
+def chunk_progress(chunks: list[Chunk], done_keys: set[str], run_seconds: float, run_days: int) -> str:
+    """One line of backfill progress: chunks and dates done, and the time left at this run's pace
+    (`run_seconds` spent on the `run_days` dates this run has processed itself; chunks an earlier run did
+    are counted as done but not in the pace)."""
+    days = lambda c: (c.last - c.first).days + 1  # noqa: E731
+    total = sum(days(c) for c in chunks)
+    finished = [c for c in chunks if c.key in done_keys]
+    left = total - sum(days(c) for c in finished)
+    line = f"{len(finished)} of {len(chunks)} chunks done ({total - left} of {total} dates)"
+    if left == 0:
+        return line
+    if run_days > 0 and run_seconds > 0:
+        pace = run_seconds / run_days
+        return line + f"; about {pace * left:,.0f} s left at this run's pace ({pace:,.0f} s a date)"
+    return line
+
+
 def backfill_chunks(start: date, end: date, chunk_days: int) -> list[Chunk]:
     """Split start..end into chunks of `chunk_days` dates. Each chunk after the first also rebuilds the
     previous chunk's last day (as the daily run rebuilds D-1), so a visit crossing a chunk boundary is
