@@ -171,12 +171,13 @@ def backfill(spark, settings, start: date, end: date, chunk_days: int, stages: t
         first = len(results)
         execute_stages(spark, settings, chunk_plan(chunk, stages), run_id, source, argv, results)
         steps = results[first:]
+        ended = now_utc()
         checkpoint.mark_done(chunk, {"run_id": run_id, "started_at_utc": started.isoformat(),
-                                     "finished_at_utc": now_utc().isoformat(),
+                                     "finished_at_utc": ended.isoformat(),
                                      "stages": [s.as_json() for s in steps]})
-        took = (now_utc() - started).total_seconds()
+        took = (ended - started).total_seconds()
         finished.add(chunk.key)
-        run_seconds, run_days = run_seconds + took, run_days + (chunk.last - chunk.first).days + 1
+        run_seconds, run_days = run_seconds + took, run_days + chunk.days
         log.info("chunk %d/%d %s..%s: done in %.1f s; %s", chunk.index, len(chunks), chunk.first, chunk.last, took,
                  chunk_progress(chunks, finished, run_seconds, run_days))
     execute_stages(spark, settings, final_plan(start, end, stages), run_id, source, argv, results)

@@ -84,15 +84,19 @@ class Chunk:
     def key(self) -> str:
         return f"{self.first.isoformat()}_{self.last.isoformat()}"
 
+    @property
+    def days(self) -> int:
+        """How many dates the chunk ingests."""
+        return (self.last - self.first).days + 1
+
 
 def chunk_progress(chunks: list[Chunk], done_keys: set[str], run_seconds: float, run_days: int) -> str:
     """One line of backfill progress: chunks and dates done, and the time left at this run's pace
     (`run_seconds` spent on the `run_days` dates this run has processed itself; chunks an earlier run did
     are counted as done but not in the pace)."""
-    days = lambda c: (c.last - c.first).days + 1  # noqa: E731
-    total = sum(days(c) for c in chunks)
+    total = sum(c.days for c in chunks)
     finished = [c for c in chunks if c.key in done_keys]
-    left = total - sum(days(c) for c in finished)
+    left = total - sum(c.days for c in finished)
     line = f"{len(finished)} of {len(chunks)} chunks done ({total - left} of {total} dates)"
     if left == 0:
         return line
