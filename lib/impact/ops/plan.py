@@ -98,9 +98,7 @@ def chunk_progress(chunks: list[Chunk], done_keys: set[str], run_seconds: float,
     finished = [c for c in chunks if c.key in done_keys]
     left = total - sum(c.days for c in finished)
     line = f"{len(finished)} of {len(chunks)} chunks done ({total - left} of {total} dates)"
-    if left == 0:
-        return line
-    if run_days > 0 and run_seconds > 0:
+    if left and run_days > 0 and run_seconds > 0:
         pace = run_seconds / run_days
         return line + f"; about {pace * left:,.0f} s left at this run's pace ({pace:,.0f} s a date)"
     return line
