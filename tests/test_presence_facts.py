@@ -141,3 +141,81 @@ def test_one_posting_rule_for_visits_and_fact_visit(spark):
         dim_officer(postings)).collect()}
     assert keyed == {"v1": "A|2026-03-01", "v2": "A|2026-03-10", "v3": "A|2026-03-10", "v4": "B|2026-03-05",
                      "v5": None, "v6": None}
+
+
+def test_one_sweep_gives_the_union_to_the_bit_and_the_most_present_at_once(spark):
+    """The sweep's covered seconds equal union_seconds exactly (not approximately) and its max_officers
+    a brute-force count, on random pieces with microsecond ends, touching, nested and repeated ones."""
+    import random
+    from datetime import timedelta
+
+    from impact.presence.facts import _sweep
+    from impact.presence.intervals import split_by_utc_hour, union_seconds
+
+    rng = random.Random(7)
+    base = datetime(2026, 3, 16, 9)
+    rows = []
+    for i in range(400):
+        zone = f"Z{rng.randrange(4)}"
+        start = base + timedelta(microseconds=rng.randrange(0, 7_200_000_000))
+        if rows and rng.random() < 0.2:                      # touch or repeat an earlier interval's end
+            start = rows[rng.randrange(len(rows))][5]
+        end = start + timedelta(microseconds=rng.randrange(1, 1_500_000_000))
+        rows.append((f"v{i}", f"C{rng.randrange(30)}", zone, "foot", start, end))
+    rows += [("t1", "A", "ZT", "foot", t(9, 0), t(9, 10)), ("t2", "B", "ZT", "foot", t(9, 10), t(9, 20))]  # hand-over
+    pieces = split_by_utc_hour(visits(spark, rows), "entry_est_at_utc", "exit_est_at_utc").cache()
+    keys = ["zone_id", "hour_start_utc"]
+    swept = {(r["zone_id"], r["hour_start_utc"]): r for r in _sweep(pieces, ["zone_id"]).collect()}
+    union = {(r["zone_id"], r["hour_start_utc"]): r["covered_seconds"]
+             for r in union_seconds(pieces, keys, "piece_start_utc", "piece_end_utc").collect()}
+    assert set(swept) == set(union) and len(union) >= 8
+    assert all(swept[k]["covered_seconds"] == union[k] for k in union)   # exact equality, by design
+    collected = pieces.collect()
+    for (zone, hour), row in swept.items():
+        mine = [(p["piece_start_utc"], p["piece_end_utc"]) for p in collected
+                if p["zone_id"] == zone and p["hour_start_utc"] == hour]
+        # an exit at t before an entry at t: count at every start instant, pieces [s, e)
+        most = max(sum(1 for s, e in mine if s <= at < e) for at, _ in mine)
+        assert row["max_officers"] == most, (zone, hour)
+    assert swept[("ZT", t(9))]["max_officers"] == 1 and swept[("ZT", t(9))]["covered_seconds"] == 1200.0
+    pieces.unpersist()
+
+
+def test_intermittency_from_the_cut_pieces_equals_cutting_again(spark):
+    from impact.presence.intervals import split_by_utc_hour
+
+    df = visits(spark, [("v1", "A", "Z1", "foot", t(22, 10), t(23, 50)), ("v2", "B", "Z1", "foot", t(23, 20), t(1, 5, day=17)),
+                        ("v3", "A", "Z2", "foot", t(5, 0), t(5, 0, day=17))])
+    pieces = split_by_utc_hour(df, "entry_est_at_utc", "exit_est_at_utc")
+    again = sorted(intermittency_by_day(df, ["zone_id"]).collect())
+    assert again and sorted(intermittency_by_day(df, ["zone_id"], pieces).collect()) == again
+
+
+def test_area_day_sums_do_not_depend_on_the_order_the_hours_arrive_in(spark):
+    # presence_by_hour's plan decides the order area_day receives the hours in; doubles added in that
+    # order round differently (0.1 ten times is 0.9999999999999999, 1e16 swallows what is added to it).
+    # The day's minutes and harm are exact sums, the same bits in any order (D29)
+    from impact.presence.facts import ACTIVITY_MINUTES, DWELL_BANDS
+    from impact.presence.marts import area_day
+
+    day = date(2026, 3, 16)
+    zones = spark.createDataFrame([("Z1", "A1", "area", "impact", None)],
+                                  "zone_id string, area_id string, zone_type string, area_status string, designated_from date")
+    dates = spark.createDataFrame([(day, 24)], "local_date date, hours_in_day int")
+    minutes = ["officer_minutes", "patrol_minutes"] + [f"{a}_officer_minutes" for a in ACTIVITY_MINUTES]
+    counts = ["visits_started"] + [f"visits_{n}" for n, _, _ in DWELL_BANDS] + ["max_officers"]
+    hour_schema = ", ".join(["zone_id string", "local_date date"] + [f"{c} double" for c in minutes] + [f"{c} long" for c in counts])
+    values = [0.1] * 10 + [1e16, -1e16, 2.5]
+    hours = [("Z1", day, *([v] * len(minutes)), *([1] * len(counts))) for v in values]
+    events = spark.createDataFrame([("Z1", day, "exact", "crime", v, None) for v in values],
+                                   "zone_id string, local_date date, time_precision string, event_type string, "
+                                   "harm_weight double, priority_grade int")
+    inter = spark.createDataFrame([], "zone_id string, local_date date, hours_with_presence int, longest_gap_minutes double")
+    visits_ = spark.createDataFrame([], "zone_id string, collar_number string, entry_est_at_utc timestamp, "
+                                        "incidents_attended long, searches_conducted long, crimes_recorded long")
+    out = []
+    for rows, parts in ((hours, 1), (list(reversed(hours)), 3), (hours[5:] + hours[:5], 2)):
+        hour_df = spark.createDataFrame(rows, hour_schema).repartition(parts)
+        ev = events.repartition(parts)
+        out.append(area_day(zones, dates, hour_df, inter, ev, visits_, day, day).first())
+    assert {tuple(r[c] for c in [*minutes, "crime_harm"]) for r in out} == {tuple([3.5] * (len(minutes) + 1))}

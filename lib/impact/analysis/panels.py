@@ -12,19 +12,13 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from impact.exact import exact_sum
+
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 PRESENCE_SUMS = ["officer_minutes", "patrol_minutes", "responding_officer_minutes",
                  "patrolling_officer_minutes", "transit_officer_minutes"]
 EVENT_SUMS = ["crimes", "crime_harm", "incidents", "incidents_priority_1_2", "searches"]
 FLOAT_SUMS = set(PRESENCE_SUMS) | {"crime_harm"}     # the double columns of the two lists
-
-
-def exact_sum(column: str | Column) -> Column:
-    """Sum of a double column that does not depend on the order rows arrive in (D26): each value rounded
-    to 1e-9 and added as a decimal, which is exact, then back to double. Spark adds doubles in arrival
-    order, so a plain sum of minutes moves in its last bits from run to run, and the models with it."""
-    c = F.col(column) if isinstance(column, str) else column
-    return F.sum(c.cast("decimal(38,9)")).cast("double")
 
 
 def total(column: str) -> Column:

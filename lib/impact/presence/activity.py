@@ -85,7 +85,7 @@ def _visit_assignment_pairs(visits: DataFrame, assignments: DataFrame) -> DataFr
                       _dates(F.col("entry_est_at_utc"), F.col("exit_est_at_utc")).alias("_d"))
     a = assignments.select("*", _dates(F.col("a_start"), F.col("a_end")).alias("_d"))
     overlaps = (F.col("a_start") < F.col("exit_est_at_utc")) & (F.col("a_end") > F.col("entry_est_at_utc"))
-    return (v.join(a, ["collar_number", "_d"]).where(overlaps).drop("_d")
+    return (v.join(F.broadcast(a), ["collar_number", "_d"]).where(overlaps).drop("_d")
             .dropDuplicates(["visit_id", "source_system", "incident_ref", "a_start"]))
 
 
@@ -119,7 +119,7 @@ def _nearest_visit(visits: DataFrame, events: DataFrame, time_col: str, before_s
     within = (t >= _plus(entry, -before_s)) & (t <= _plus(exit_, after_s))
     distance = F.greatest(F.lit(0.0), seconds_between(t, entry), seconds_between(exit_, t))
     nearest = Window.partitionBy("event_id", "zone_id").orderBy(distance.asc(), entry.desc(), F.col("visit_id"))
-    picked = (v.join(e, ["collar_number", "zone_id", "_d"]).where(within)
+    picked = (v.join(F.broadcast(e), ["collar_number", "zone_id", "_d"]).where(within)
               .withColumn("_r", F.row_number().over(nearest)).where(F.col("_r") == 1))
     return picked.groupBy("visit_id").agg(F.countDistinct("event_id").alias(out))
 
@@ -137,8 +137,10 @@ def with_activity(visits: DataFrame, resources: DataFrame, zoned_events: DataFra
                             params.event_slack_s, params.crime_recording_lag_s, "crimes_recorded")
     attended = incidents_attended(visits, assignments, zoned_events)
     counts = ["incidents_attended", "searches_conducted", "crimes_recorded"]
-    joined = (visits.join(resp_s, "visit_id", "left").join(attended, "visit_id", "left")
-              .join(searches, "visit_id", "left").join(crimes, "visit_id", "left")
+    # the four per-visit tables hold only visits with some activity (a few per cent): broadcast, so the
+    # visits themselves are neither shuffled nor sorted for these joins (docs/performance.md, eighth round)
+    joined = (visits.join(F.broadcast(resp_s), "visit_id", "left").join(F.broadcast(attended), "visit_id", "left")
+              .join(F.broadcast(searches), "visit_id", "left").join(F.broadcast(crimes), "visit_id", "left")
               .fillna(0, subset=counts))
     best = F.col("duration_best_s")
     responding_s = F.least(best, F.coalesce(F.col("_resp"), F.lit(0.0)))
@@ -160,11 +162,11 @@ def activity_pieces(visits: DataFrame, responding: DataFrame) -> DataFrame:
     (exact: responding from the intervals, transit for the whole of a transit visit)."""
     pieces = split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc")
     overlap = (pieces.select("visit_id", "hour_start_utc", "piece_start_utc", "piece_end_utc")
-               .join(responding, "visit_id")
+               .join(F.broadcast(responding), "visit_id")
                .groupBy("visit_id", "hour_start_utc")
                .agg(F.sum(overlap_seconds(F.col("piece_start_utc"), F.col("piece_end_utc"),
                                           F.col("r_start"), F.col("r_end"))).alias("_r")))
-    with_r = pieces.join(overlap, ["visit_id", "hour_start_utc"], "left")
+    with_r = pieces.join(F.broadcast(overlap), ["visit_id", "hour_start_utc"], "left")
     r = F.least(F.col("seconds"), F.coalesce(F.col("_r"), F.lit(0.0)))
     t = F.when(F.col("is_transit"), F.col("seconds") - r).otherwise(F.lit(0.0))
     return (with_r.withColumn("piece_responding_s", r).withColumn("piece_transit_s", t)

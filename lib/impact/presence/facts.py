@@ -18,7 +18,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from impact.presence.intervals import split_by_utc_hour, union_seconds, with_local_time
+from impact.presence.intervals import seconds_between, split_by_utc_hour, union_seconds, with_local_time
 
 DWELL_BANDS = (("under_2", 0, 120), ("2_10", 120, 600), ("10_16", 600, 960), ("over_16", 960, None))
 
@@ -46,13 +46,22 @@ def _dwell_band_counts(visits: DataFrame, keys: list[str]) -> DataFrame:
     return started.groupBy(*keys, "hour_start_utc").agg(F.count("*").alias("visits_started"), *aggs)
 
 
-def _max_concurrent(pieces: DataFrame, keys: list[str]) -> DataFrame:
-    """Most officers present at one instant, per key and hour (an exit at t is counted before an entry at t)."""
+def _sweep(pieces: DataFrame, keys: list[str]) -> DataFrame:
+    """Per key and hour, one sweep over the pieces' entries (+1) and exits (-1) in time order (an exit
+    at t before an entry at t): `max_officers`, the most present at one instant, and `covered_seconds`,
+    the time with at least one present (the union of the pieces; touching pieces leave no gap).
+
+    The covered time is a sum of differences of timestamps in one hour: for dates from 2004 to 2038 (one
+    binade of a double's epoch seconds) each difference and every partial sum is exact, so it equals the
+    union's island lengths (intervals.union_seconds) to the last bit."""
     events = (pieces.select(*keys, "hour_start_utc", F.col("piece_start_utc").alias("t"), F.lit(1).alias("d"))
               .unionByName(pieces.select(*keys, "hour_start_utc", F.col("piece_end_utc").alias("t"), F.lit(-1).alias("d"))))
-    order = Window.partitionBy(*keys, "hour_start_utc").orderBy("t", "d").rowsBetween(Window.unboundedPreceding, 0)
-    return (events.withColumn("present", F.sum("d").over(order))
-            .groupBy(*keys, "hour_start_utc").agg(F.max("present").alias("max_officers")))
+    order = Window.partitionBy(*keys, "hour_start_utc").orderBy("t", "d")
+    swept = events.withColumns({"present": F.sum("d").over(order.rowsBetween(Window.unboundedPreceding, 0)),
+                                "_next": F.lead("t").over(order)})
+    covered = F.when(F.col("present") > 0, seconds_between(F.col("t"), F.col("_next")))
+    return swept.groupBy(*keys, "hour_start_utc").agg(F.max("present").alias("max_officers"),
+                                                      F.sum(covered).alias("covered_seconds"))
 
 
 ACTIVITY_MINUTES = ("responding", "patrolling", "transit")
@@ -69,18 +78,19 @@ def presence_by_hour(visits: DataFrame, keys: list[str], pieces: DataFrame | Non
     if pieces is None:
         pieces = split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc")
     extra = [(F.sum(f"piece_{a}_s") / 60).alias(f"{a}_officer_minutes") for a in ACTIVITY_MINUTES] if activity else []
+    # a visit has one piece per hour and `keys` are the visit's own attributes, so the pieces of a key
+    # and hour are distinct visits: their count is visits_present (no distinct aggregate needed)
     time = pieces.groupBy(*keys, "hour_start_utc").agg(
         (F.sum("seconds") / 60).alias("officer_minutes"),
         F.countDistinct("collar_number").alias("officers_present"),
-        F.countDistinct("visit_id").alias("visits_present"),
+        F.count("*").alias("visits_present"),
         *extra,
     )
-    covered = union_seconds(pieces, [*keys, "hour_start_utc"], "piece_start_utc", "piece_end_utc").select(
-        *keys, "hour_start_utc", (F.col("covered_seconds") / 60).alias("patrol_minutes"))
+    swept = _sweep(pieces, keys).select(*keys, "hour_start_utc", "max_officers",
+                                        (F.col("covered_seconds") / 60).alias("patrol_minutes"))
     bands = _dwell_band_counts(visits, keys)
     band_cols = ["visits_started"] + [f"visits_{name}" for name, _, _ in DWELL_BANDS]
-    joined = (time.join(covered, on=[*keys, "hour_start_utc"], how="inner")
-              .join(_max_concurrent(pieces, keys), on=[*keys, "hour_start_utc"], how="inner")
+    joined = (time.join(swept, on=[*keys, "hour_start_utc"], how="inner")
               .join(bands, on=[*keys, "hour_start_utc"], how="left")
               .fillna(0, subset=band_cols)
               .withColumn("mean_officers", F.col("officer_minutes") / 60))
@@ -91,13 +101,16 @@ def presence_by_hour(visits: DataFrame, keys: list[str], pieces: DataFrame | Non
         *([f"{a}_officer_minutes" for a in ACTIVITY_MINUTES] if activity else []))
 
 
-def intermittency_by_day(visits: DataFrame, keys: list[str]) -> DataFrame:
+def intermittency_by_day(visits: DataFrame, keys: list[str], pieces: DataFrame | None = None) -> DataFrame:
     """Per `keys` and local date: hours with at least one officer present, covered minutes, and the
     longest stretch of the local day (in minutes) with nobody present. Days with no presence have no row.
 
     Built from the UTC-hour pieces of each visit: UK offsets are whole hours, so every piece lies inside
-    one local day, and a visit across local midnight counts on both days."""
-    pieces = with_local_time(split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc"), "hour_start_utc")
+    one local day, and a visit across local midnight counts on both days. `pieces`: the visits already cut
+    at UTC hours (as presence_by_hour takes them), so they are not cut again."""
+    if pieces is None:
+        pieces = split_by_utc_hour(visits, "entry_est_at_utc", "exit_est_at_utc")
+    pieces = with_local_time(pieces, "hour_start_utc")
     group = [*keys, "local_date"]
     day_start = F.to_utc_timestamp(F.col("local_date").cast("timestamp"), "Europe/London")
     day_end = F.to_utc_timestamp(F.date_add("local_date", 1).cast("timestamp"), "Europe/London")

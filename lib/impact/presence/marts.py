@@ -12,6 +12,7 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from impact.exact import exact_sum
 from impact.postings import posting_at_date
 from impact.presence.facts import ACTIVITY_MINUTES, DWELL_BANDS, dwell_band
 from impact.spatial.bng import geometry_wkt_to_wgs84
@@ -53,19 +54,22 @@ def fact_visit_track(visits: DataFrame) -> DataFrame:
 def area_day(zones: DataFrame, dates: DataFrame, presence_hour: DataFrame, intermittency: DataFrame,
              events: DataFrame, visits: DataFrame, start: date, end: date) -> DataFrame:
     """Every zone x local date in [start, end] (days with nothing are rows of zeros: they are data),
-    with presence, intermittency, events occurring that day and what officers did there."""
+    with presence, intermittency, events occurring that day and what officers did there. The day's
+    minutes and harm are order-independent sums (impact.exact): the same rows give the same bits
+    whatever plan delivered them (D29)."""
     grid = (zones.select("zone_id", "area_id", "zone_type", "area_status", "designated_from")
             .crossJoin(dates.where(F.col("local_date").between(F.lit(start), F.lit(end)))
                        .select("local_date", "hours_in_day")))
     band_cols = ["visits_started"] + [f"visits_{n}" for n, _, _ in DWELL_BANDS]
     minute_cols = ["officer_minutes", "patrol_minutes"] + [f"{a}_officer_minutes" for a in ACTIVITY_MINUTES]
     pres = presence_hour.groupBy("zone_id", "local_date").agg(
-        *[F.sum(c).alias(c) for c in minute_cols + band_cols], F.max("max_officers").alias("max_officers"))
+        *[exact_sum(c).alias(c) for c in minute_cols], *[F.sum(c).alias(c) for c in band_cols],
+        F.max("max_officers").alias("max_officers"))
     inter = intermittency.select("zone_id", "local_date", "hours_with_presence", "longest_gap_minutes")
     exact = events.where(F.col("time_precision") == "exact")
     ev = exact.groupBy("zone_id", "local_date").agg(
         F.sum(F.when(F.col("event_type") == "crime", 1).otherwise(0)).alias("crimes"),
-        F.sum(F.when(F.col("event_type") == "crime", F.col("harm_weight")).otherwise(0.0)).alias("crime_harm"),
+        exact_sum(F.when(F.col("event_type") == "crime", F.col("harm_weight")).otherwise(0.0)).alias("crime_harm"),
         F.sum(F.when(F.col("event_type") == "incident", 1).otherwise(0)).alias("incidents"),
         F.sum(F.when((F.col("event_type") == "incident") & (F.col("priority_grade") <= 2), 1).otherwise(0)).alias("incidents_priority_1_2"),
         F.sum(F.when(F.col("event_type") == "search", 1).otherwise(0)).alias("searches"),

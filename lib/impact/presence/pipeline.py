@@ -142,7 +142,8 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
         zoned = events_in_zones(conformed_events(crimes, incidents, searches, weights), zones).cache()
         facts = {"fact_event": stage("fact_event", _between(zoned, "event_date", *window))}
         visits_act, responding = with_activity(visits, resources, zoned, params)
-        visits_act = visits_act.cache()
+        # both feed several facts: the responding intervals (small) are computed once, not per fact
+        visits_act, responding = visits_act.cache(), responding.cache()
         owned = _between(visits_act, "visit_date", *window)
         facts["fact_visit"] = stage("fact_visit", fact_visit(owned, officers))
         facts["fact_visit_track"] = stage("fact_visit_track", fact_visit_track(owned))
@@ -164,7 +165,7 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
 
         summary = area_day(read_table(spark, settings, "dim_area"), dates,
                            around("fact_presence_hour", "hour_date", start - timedelta(days=2)),
-                           intermittency_by_day(visits_act, ["zone_id"]),
+                           intermittency_by_day(visits_act, ["zone_id"], pieces),
                            around("fact_event", "event_date", start - timedelta(days=1)), visits_act, start, end)
         facts["fact_area_day"] = stage("fact_area_day", summary)
 
@@ -177,7 +178,7 @@ def run_presence(spark: SparkSession, settings: Settings, start: date, end: date
         if name not in counts:
             # the window's slice is exactly what the run wrote (replaceWhere refuses rows outside it)
             counts[name] = rows_written(spark, settings, name)
-    for df in (zoned, visits_act, pieces):
+    for df in (zoned, visits_act, responding, pieces):
         df.unpersist()
     log.info("presence %s..%s: %s", start, end, counts)
     unmatched = {r["kind"]: r["assignments"] for r in
