@@ -35,5 +35,5 @@ setup(
         "test": ["pytest>=8,<9.2", "pytest-xdist>=3.6", "chispa>=0.10", "hypothesis>=6.100", "deltalake>=0.22", "PyHive[hive_pure_sasl]==0.7.0"],
         "package": ["venv-pack>=0.2,<0.3"],    # `make package`: the packed virtualenv for spark-submit --archives
     },
-    entry_points={"console_scripts": ["impact=impact.runner:main"]},
+    entry_points={"console_scripts": ["impact=impact.runner:console_main"]},
 )

@@ -3,7 +3,7 @@ can ship): `spark-submit ... impact_main.py run --date 2026-03-20 --conf cluster
 "Operations"; the Airflow DAG and the Oozie workflow submit this file."""
 import sys
 
-from impact.runner import main
+from impact.runner import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())             # with a fixed string-hash seed, as the console script (D30)

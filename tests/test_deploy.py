@@ -42,7 +42,7 @@ def _check_impact_args(args: list[str]) -> str:
 def test_entry_point_file_runs_the_impact_command():
     main = DEPLOY / "impact_main.py"
     source = main.read_text()
-    assert "from impact.runner import main" in source
+    assert "from impact.runner import console_main" in source
     out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), str(main), "run", "--help"], capture_output=True,
                          text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -213,8 +213,16 @@ def _plan(args: argparse.Namespace):
     return stages, range_plan(args.start_date, args.end_date or args.start_date, stages)
 
 
+def console_main() -> int:
+    """The `impact` console script: `main` in a process with a fixed string-hash seed (D30)."""
+    from impact.determinism import pin_hash_seed
+
+    pin_hash_seed()
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The `impact` console script; returns the process exit code (see module docstring)."""
+    """The runner's command line; returns the process exit code (see module docstring)."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)                   # exits 2 on bad arguments, 0 on --help
@@ -286,4 +294,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
