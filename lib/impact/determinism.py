@@ -16,10 +16,9 @@ import sys
 SEED = "0"
 
 
-def hash_seed_fixed(env: dict[str, str] | None = None) -> bool:
+def hash_seed_fixed() -> bool:
     """True when PYTHONHASHSEED names a fixed seed (unset, empty and "random" do not)."""
-    value = (os.environ if env is None else env).get("PYTHONHASHSEED", "")
-    return value not in ("", "random")
+    return os.environ.get("PYTHONHASHSEED", "") not in ("", "random")
 
 
 def pin_hash_seed() -> None:
