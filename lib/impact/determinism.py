@@ -1,11 +1,11 @@
 """A fixed string-hash seed for the processes that run the analysis, so its figures repeat to the bit (D30).
 
-Python salts `hash()` of strings per process unless PYTHONHASHSEED is set, and the model libraries
-(pyfixest, through its formula handling) let that salt decide an order somewhere inside a fit: the same
+Python salts `hash()` of strings per process unless PYTHONHASHSEED is set, and the model library
+(pyfixest; where inside it was not traced) lets that salt decide an order somewhere inside a fit: the same
 panel fitted in two processes gave estimates that differ in the last bits, and a model on the edge of
 separation was reported once as "Demeaning failed" and once as separated. The seed can only be set
-before the interpreter starts, so the entry points (`jobs/analysis.py`, the `impact` console script)
-start themselves again with PYTHONHASHSEED=0 when none is fixed. A seed the caller fixed is kept.
+before the interpreter starts, so the entry points (`jobs/analysis.py`, the `impact` console script and
+`deploy/impact_main.py`) start themselves again with PYTHONHASHSEED=0 when none is fixed. A seed the caller fixed is kept.
 Spark's Python workers inherit it, as PySpark recommends for them anyway.
 """
 from __future__ import annotations
