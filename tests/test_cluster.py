@@ -10,8 +10,13 @@ same day runs in local mode (`impact_main.py run`, local[2]) in a subprocess. On
 visits stage has started, both workers' executors must have finished tasks of the job (it runs on the
 cluster, not inside the driver); then the worker JVM on 127.0.0.2 is SIGKILLed while its executor is running
 a task (the master is told nothing). The run must end with exit code 0, the driver must have lost that
-executor, every task it had not finished must have been run again on the other worker, and every Delta
-table must equal the local run's. (Until the ninth round of issue 11 a clean cluster run and the run with
+executor, every task the driver lost with it (its "Lost task" warnings) must have been run again on the
+other worker, and every Delta table must equal the local run's. The victim's own log cannot tell which
+tasks were lost: its stderr reaches the file through the worker JVM, so lines written around the kill are
+lost with it (a CI run failed on a task the log showed unfinished, which had reached the driver as
+finished). Usually the driver loses no running task at all: the executor finishes the task in hand
+before it notices its worker is gone; what the run loses is the executor, its shuffle files and cached
+blocks, which the rest of the job recomputes on the survivor. (Until the ninth round of issue 11 a clean cluster run and the run with
 a worker killed were two submissions, 608 + 423 s in a suite run; the one took 737 s in the next, on a
 machine slower that day.)
 
@@ -325,6 +330,11 @@ def _assert_same_as_local(spark, local_wh: Path, cluster_wh: Path, run_id: str) 
 
 
 TASK = re.compile(r"(Running|Finished) task (\d+)\.\d+ in stage (\d+)\.\d+ \(TID (\d+)\)")
+# the driver's record of a task it lost with an executor (TaskSetManager, WARN): the executor's own log
+# cannot say, for its stderr reaches the file through its worker's JVM, so the lines it wrote around the
+# kill are lost with the worker, and a task it finished then may still have reached the driver
+LOST = re.compile(r"Lost task (\d+)\.\d+ in stage (\d+)\.(\d+) \(TID \d+\) \(([\d.]+) executor \d+\)")
+ATTEMPT = re.compile(r"Finished task (\d+)\.\d+ in stage (\d+)\.(\d+) \(TID \d+\)")
 
 
 def _executor_log(cluster: Cluster, worker: str, app_id: str) -> str:
@@ -402,12 +412,18 @@ def test_daily_job_on_a_standalone_cluster_equals_local_mode_and_survives_losing
         _tail(log, 80)
     # the rest of the job ran on the survivor, including every task the victim had not finished (its
     # executor exits when its worker goes; what its log shows started and never finished was lost)
-    after = _finished(_executor_log(cluster, survivor, app_id)[survivor_offset:])
-    lost = _tasks_in_flight(_executor_log(cluster, victim, app_id))
+    survivor_log = _executor_log(cluster, survivor, app_id)[survivor_offset:]
+    after = set(ATTEMPT.findall(survivor_log))
     assert after, f"no task finished on {survivor} after the kill"
-    assert set(lost.values()) <= after, (lost, sorted(after))
-    print(f"killed {victim} with task(s) {sorted(in_flight)} in flight, {len(lost)} lost and run again on "
-          f"{survivor}; {len(after)} tasks finished on {survivor} after the kill")
+    # every task the driver lost with the victim ran again on the survivor: the same task of the same stage
+    # attempt, or (when the loss made the stage be submitted again) a later attempt of that stage ran there
+    lost = {(index, stage, attempt) for index, stage, attempt, host in LOST.findall(log.read_text(errors="replace"))
+            if host == HOSTS[1]}
+    not_rerun = {(index, stage, attempt) for index, stage, attempt in lost
+                 if (index, stage, attempt) not in after and not any(s == stage and int(a) > int(attempt) for _, s, a in after)}
+    assert not not_rerun, (sorted(not_rerun), sorted(after))
+    print(f"killed {victim} with task(s) {sorted(in_flight)} in flight by its log; the driver lost {len(lost)} "
+          f"task(s), all run again on {survivor}; {len(after)} tasks finished on {survivor} after the kill")
     local_wh = local_run.result()
     pings = spark.read.format("delta").load(str(warehouse / "pings"))
     assert pings.where(F.col("fix_date") == DAY).count() > 0
