@@ -20,7 +20,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType
 
 from impact.ops import deltalog
-from impact.ops.maintain import MaintenanceConf, UnsafeRetention, check_retention, load_maintenance, maintain
+from impact.ops.maintain import (LISTING_PARALLELISM_CONF, MaintenanceConf, UnsafeRetention, check_retention,
+                                 listing_parallelism, load_maintenance, maintain)
 from impact.ops.plan import (STAGE_ORDER, PlanError, StageRun, backfill_chunks, chunk_plan, chunk_progress, daily_plan,
                              final_plan, parse_stages)
 from impact.ops.stages import QualityGateFailed, SourceFailed
@@ -107,6 +108,9 @@ def test_maintenance_config_and_retention_guard():
     with pytest.raises(UnsafeRetention):
         check_retention(24, MaintenanceConf(), unsafe=False)
     check_retention(0, MaintenanceConf(), unsafe=True)
+    # VACUUM's listing job: as many tasks as data files, between the default parallelism and Spark's 10,000
+    assert listing_parallelism(4, 2) == 4 and listing_parallelism(0, 2) == 2 and listing_parallelism(3, 8) == 8
+    assert listing_parallelism(5_000_000, 200) == 10_000
 
 
 # ------------------------------------------------------------------ helpers
@@ -304,6 +308,7 @@ def test_maintain_expires_compacts_and_vacuums(spark, world, clean_pings, tmp_pa
     assert report["pings"]["files_after"] < report["pings"]["files_before"]   # the expired day's files are gone
     assert_tables_equal(spark, {"quarantine": snapshot["quarantine"]}, str(wh))
     assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled") == "true"
+    assert spark.conf.get(LISTING_PARALLELISM_CONF, None) is None                # not left set for the session
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 
 SAFE_RETAIN_HOURS = 168.0
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+# VACUUM lists the table's folders in a Spark job of this many tasks (Spark's default 10,000): on a small
+# table nearly all of them are empty, and a 4-file table took 36-58 s to vacuum on 2 cores instead of 2.6 s
+LISTING_PARALLELISM_CONF = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+MAX_LISTING_PARALLELISM = 10_000
+
+
+def listing_parallelism(files: int, default_parallelism: int) -> int:
+    """Tasks for VACUUM's listing: one per data file at most (at least the cluster's default parallelism),
+    never more than Spark's own default."""
+    return max(1, default_parallelism, min(MAX_LISTING_PARALLELISM, files))
 
 
 class UnsafeRetention(ValueError):
@@ -105,6 +115,7 @@ def maintain(spark: SparkSession, settings: Settings, conf: MaintenanceConf, ret
         folders = {t: folders[t] for t in tables}
     report: dict[str, dict[str, Any]] = {}
     check_before = spark.conf.get(RETENTION_CHECK_CONF, "true")
+    listing_before = spark.conf.get(LISTING_PARALLELISM_CONF, None)
     if retain_hours < SAFE_RETAIN_HOURS:
         spark.conf.set(RETENTION_CHECK_CONF, "false")          # allowed by check_retention above
     try:
@@ -124,6 +135,9 @@ def maintain(spark: SparkSession, settings: Settings, conf: MaintenanceConf, ret
                 entry["rows_deleted"] = int(commit.metrics.get("numDeletedRows", 0)) if commit else 0
             if conf.optimize:
                 table.optimize().executeCompaction()
+            if listing_before is None:                          # a value the caller set is kept
+                spark.conf.set(LISTING_PARALLELISM_CONF, str(listing_parallelism(
+                    entry["files_before"], spark.sparkContext.defaultParallelism)))
             table.vacuum(retain_hours)
             entry["files_after"] = data_files(spark, folder)
             entry["version"] = deltalog.latest_version(spark, folder)
@@ -134,5 +148,7 @@ def maintain(spark: SparkSession, settings: Settings, conf: MaintenanceConf, ret
             report[name] = entry
     finally:
         spark.conf.set(RETENTION_CHECK_CONF, check_before)
+        if listing_before is None:
+            spark.conf.unset(LISTING_PARALLELISM_CONF)
     return report
 
