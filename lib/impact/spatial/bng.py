@@ -226,6 +226,24 @@ def _region_nodes(region_km: tuple[int, int, int, int]) -> tuple[int, list[float
     return e1 - e0 + 1, east[n0:n1 + 1, e0:e1 + 1].ravel().tolist(), north[n0:n1 + 1, e0:e1 + 1].ravel().tolist()
 
 
+def _array_literal(values: list[float]) -> Column:
+    """A double array as one Catalyst literal, handed to the JVM as bytes in a few py4j calls.
+
+    `F.lit(list)` builds `array(lit(v1), lit(v2), ...)`: a py4j call and a child expression per element
+    (3,283 per OSTN15 grid of the force region, both grids used four times each), which took 4-7 s of
+    driver time every time a query converting positions was built (issue 11, tenth round). Same values,
+    same results; without an active SparkContext (no JVM yet), `F.lit(list)` as before."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return F.lit(values)
+    jvm = sc._jvm
+    doubles = sc._gateway.new_array(jvm.double, len(values))
+    jvm.java.nio.ByteBuffer.wrap(bytearray(np.asarray(values, dtype=">f8").tobytes())).asDoubleBuffer().get(doubles)
+    return Column(jvm.org.apache.spark.sql.functions.lit(doubles))
+
+
 def _shift_sql(x: Column, y: Column, region_km: tuple[int, int, int, int]) -> tuple[Column, Column, Column]:
     """(inside the region, x + east shift, y + north shift): the bilinear OSTN15 shift, as numpy computes it."""
     e0, n0, e1, n1 = region_km
@@ -238,7 +256,7 @@ def _shift_sql(x: Column, y: Column, region_km: tuple[int, int, int, int]) -> tu
     i10, i01, i11 = i00 + 1, i00 + width, i00 + width + 1
 
     def interpolate(values: list[float]) -> Column:
-        g = F.lit(values)                                   # one array literal per grid: a few thousand doubles
+        g = _array_literal(values)                          # one array literal per grid: a few thousand doubles
         return ((1 - t) * (1 - u) * g[i00] + t * (1 - u) * g[i10] + (1 - t) * u * g[i01] + t * u * g[i11])
 
     return inside, x + interpolate(east), y + interpolate(north)
