@@ -148,8 +148,8 @@ SHARED_GROUPS = {"test_analysis_job": "analysis_world", "test_analysis_backtest_
 # The longest groups, slowest first (seconds of one fresh-clone run on 2 workers, D21): xdist hands groups
 # out in collection order (with --no-loadscope-reorder), so these start at once and short modules fill the
 # gaps, instead of a 10-minute group starting last and running alone.
-LONG_GROUPS = {"analysis_world": 900, "test_runner": 800, "test_cluster": 740, "test_ownership": 380,
-               "test_bench": 330, "test_presence_job": 300, "test_visits_properties": 130, "test_ingest_demo_world": 110}
+LONG_GROUPS = {"analysis_world": 860, "test_runner": 660, "test_cluster": 550, "test_bench": 360,
+               "test_ownership": 250, "test_presence_job": 230, "test_ingest_demo_world": 50, "test_visits_properties": 45}
 
 
 @pytest.hookimpl(tryfirst=True)
