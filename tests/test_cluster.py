@@ -16,9 +16,9 @@ tasks were lost: its stderr reaches the file through the worker JVM, so lines wr
 lost with it (a CI run failed on a task the log showed unfinished, which had reached the driver as
 finished). Usually the driver loses no running task at all: the executor finishes the task in hand
 before it notices its worker is gone; what the run loses is the executor, its shuffle files and cached
-blocks, which the rest of the job recomputes on the survivor. (Until the ninth round of issue 11 a clean cluster run and the run with
-a worker killed were two submissions, 608 + 423 s in a suite run; the one took 737 s in the next, on a
-machine slower that day.)
+blocks, which the rest of the job recomputes on the survivor. (Until the ninth round of issue 11 a clean
+cluster run and the run with a worker killed were two submissions, 608 + 423 s in a suite run; the one
+took 737 s in the next, on a machine slower that day.)
 
 Artifacts: the application is `deploy/impact_main.py` (the `impact` command as a file), the jars are the
 verified cache `.cache/jars` (`--jars`), the code is the project wheel (conftest's `build_wheel`:
@@ -329,12 +329,11 @@ def _assert_same_as_local(spark, local_wh: Path, cluster_wh: Path, run_id: str) 
     return compared
 
 
-TASK = re.compile(r"(Running|Finished) task (\d+)\.\d+ in stage (\d+)\.\d+ \(TID (\d+)\)")
+TASK = re.compile(r"(Running|Finished) task (\d+)\.\d+ in stage (\d+)\.(\d+) \(TID (\d+)\)")
 # the driver's record of a task it lost with an executor (TaskSetManager, WARN): the executor's own log
 # cannot say, for its stderr reaches the file through its worker's JVM, so the lines it wrote around the
 # kill are lost with the worker, and a task it finished then may still have reached the driver
 LOST = re.compile(r"Lost task (\d+)\.\d+ in stage (\d+)\.(\d+) \(TID \d+\) \(([\d.]+) executor \d+\)")
-ATTEMPT = re.compile(r"Finished task (\d+)\.\d+ in stage (\d+)\.(\d+) \(TID \d+\)")
 
 
 def _executor_log(cluster: Cluster, worker: str, app_id: str) -> str:
@@ -345,7 +344,7 @@ def _executor_log(cluster: Cluster, worker: str, app_id: str) -> str:
 def _tasks_in_flight(executor_log: str) -> dict[str, tuple[str, str]]:
     """TID -> (partition index, stage id) of the tasks an executor's log shows started and not finished."""
     running, finished = {}, set()
-    for what, index, stage, tid in TASK.findall(executor_log):
+    for what, index, stage, _, tid in TASK.findall(executor_log):
         if what == "Running":
             running[tid] = (index, stage)
         else:
@@ -353,8 +352,9 @@ def _tasks_in_flight(executor_log: str) -> dict[str, tuple[str, str]]:
     return {tid: task for tid, task in running.items() if tid not in finished}
 
 
-def _finished(executor_log: str) -> set[tuple[str, str]]:
-    return {(index, stage) for what, index, stage, _ in TASK.findall(executor_log) if what == "Finished"}
+def _finished(executor_log: str) -> set[tuple[str, str, str]]:
+    """(partition index, stage id, stage attempt) of the tasks an executor's log shows finished."""
+    return {(index, stage, attempt) for what, index, stage, attempt, _ in TASK.findall(executor_log) if what == "Finished"}
 
 
 def _app(cluster: Cluster, before: set[str]) -> dict:
@@ -410,10 +410,8 @@ def test_daily_job_on_a_standalone_cluster_equals_local_mode_and_survives_losing
     assert not _group(worker.pid), f"processes of the killed worker still running: {_group(worker.pid)}"
     assert re.search(rf"Lost executor \d+ on {re.escape(HOSTS[1])}: worker lost", log.read_text(errors="replace")), \
         _tail(log, 80)
-    # the rest of the job ran on the survivor, including every task the victim had not finished (its
-    # executor exits when its worker goes; what its log shows started and never finished was lost)
-    survivor_log = _executor_log(cluster, survivor, app_id)[survivor_offset:]
-    after = set(ATTEMPT.findall(survivor_log))
+    # the rest of the job ran on the survivor
+    after = _finished(_executor_log(cluster, survivor, app_id)[survivor_offset:])
     assert after, f"no task finished on {survivor} after the kill"
     # every task the driver lost with the victim ran again on the survivor: the same task of the same stage
     # attempt, or (when the loss made the stage be submitted again) a later attempt of that stage ran there
