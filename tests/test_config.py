@@ -46,3 +46,15 @@ def test_an_installed_wheel_finds_its_own_default_config_from_any_folder(tmp_pat
     assert Path(conf_path) == site / "impact_conf" / "local.yaml"
     assert Path(warehouse) == work / "warehouse" and Path(raw_root) == work / "data" / "raw"
     assert Path(sources) == site / "impact_conf" / "sources.yaml" and Path(sources).is_file()
+
+
+def test_both_profiles_keep_the_generated_classes_and_the_session_gets_the_setting(spark):
+    """D31: Spark keeps 100 compiled classes by default and a presence run generates about 600, so each run
+    compiled them again. Both shipped profiles keep 5,000, and the session factory passes it through (it is
+    a static setting: it must be on the session from the start)."""
+    from impact.config import load_settings
+
+    for profile in ("local.yaml", "cluster.yaml"):
+        conf = load_settings(ROOT / "conf" / profile).spark_conf
+        assert int(conf.get("spark.sql.codegen.cache.maxEntries", 100)) >= 5000, profile
+    assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "5000"
