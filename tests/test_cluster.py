@@ -5,13 +5,13 @@ A master and two workers (127.0.0.1 and 127.0.0.2, `--cores 1 --memory 1g` each,
 and SPARK_LOCAL_DIRS under tmp_path) run as separate JVMs started with the pip wheel's `spark-class`, each
 in its own process group (torn down with SIGKILL to the group by a finalizer, even on failure); the test
 waits on the master's /json for two ALIVE workers. `impact run --date 2026-03-20` is submitted with
-`spark-submit --master spark://127.0.0.1:<port>` (client mode, 1g executors, spark.cores.max=2) while the
-same day runs in local mode (`impact_main.py run`, local[2]) in a subprocess. Once ingest is done and the
+`spark-submit --master spark://127.0.0.1:<port>` (client mode, 1g executors, spark.cores.max=2); the
+reference is the same day in local mode, run afterwards in the test session (local[2]). Once ingest is done and the
 visits stage has started, both workers' executors must have finished tasks of the job (it runs on the
 cluster, not inside the driver); then the worker JVM on 127.0.0.2 is SIGKILLed while its executor is running
 a task (the master is told nothing). The run must end with exit code 0, the driver must have lost that
 executor, every task the driver lost with it (its "Lost task" warnings) must have been run again on the
-other worker, and every Delta table must equal the local run's. The victim's own log cannot tell which
+other worker, and every Delta table must equal the local reference's. The victim's own log cannot tell which
 tasks were lost: its stderr reaches the file through the worker JVM, so lines written around the kill are
 lost with it (a CI run failed on a task the log showed unfinished, which had reached the driver as
 finished). Usually the driver loses no running task at all: the executor finishes the task in hand
@@ -33,15 +33,17 @@ a `.whl` would reach the driver only and the executors would silently import the
 venv's editable install; on sys.path the zip comes before that finder, on the driver and the executors.
 
 The configs are conf/local.yaml with absolute paths and shuffle partitions 2, beside copies of the job
-files it names (marts.yaml, visits.yaml, ...): the local run's says `spark.master: local[2]`; the cluster
+files it names (marts.yaml, visits.yaml, ...): the local reference reads its paths from one that says
+`spark.master: local[2]` (its session is the test session's, so its Spark settings are those); the cluster
 runs' keeps the shipped `local[*]`, and spark-submit's `--master` must win over it (the session factory
 once set the config's master on the builder, so such a submission silently ran inside the driver; the
 executor logs on both workers show it no longer does; tests/test_session_submit.py checks it in local
-mode). Raw root: a demo world of 8 officers on 2026-03-20 (seed 3: it has
+mode). The reference registers its tables in a database of its own (`impact_cluster_reference`) in the
+test session's metastore. Raw root: a demo world of 8 officers on 2026-03-20 (seed 3: it has
 a stop search that day; on a fresh warehouse the presence stage failed without a stop_searches table,
 now read as no events).
-Warehouses and their embedded Derby metastores (<warehouse>/_metastore) are under tmp_path. Stages:
-ingest, visits, presence, register: the analysis needs weeks of data (on this one-day world it aborts
+Both warehouses, and the cluster run's embedded Derby metastore (<warehouse>/_metastore), are under
+tmp_path. Stages: ingest, visits, presence, register: the analysis needs weeks of data (on this one-day world it aborts
 the driver with a Rust panic in pyfixest, seen before the models' identification check covered separated
 periods; not re-run since). Great Expectations is off (its gate has its own tests), as in
 tests/test_runner.py; every other step is the production code path. Tables are compared with
@@ -70,6 +72,8 @@ from pyspark.sql import functions as F
 
 from conftest import build_wheel
 from impact.ops import deltalog
+from impact.ops.plan import daily_plan
+from impact.runner import execute_stages
 from test_runner import _snapshot, assert_tables_equal
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -81,6 +85,7 @@ DAY = date(2026, 3, 20)
 STAGES = "ingest,visits,presence,register"
 HOSTS = ("127.0.0.1", "127.0.0.2")
 JOB_TIMEOUT_S = 900
+REFERENCE_DATABASE = "impact_cluster_reference"   # the local reference's tables, in the test session's metastore
 
 
 # ------------------------------------------------------------------ helpers
@@ -221,8 +226,8 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, request):
-    """The cluster's processes, started; `ready()` waits for both workers (start-up overlaps the world,
-    the wheel and the local run)."""
+    """The cluster's processes, started; `ready()` waits for both workers (start-up overlaps the world
+    and the wheel)."""
     for host in HOSTS:
         try:
             _free_port(host)
@@ -272,28 +277,20 @@ def _job_args(warehouse: Path, run_id: str) -> list[str]:
             "--run-id", run_id, "--no-validate"]
 
 
-class LocalRun:
-    """The same day in local mode (`impact_main.py run` with local[2]) in a subprocess, started early so
-    that it overlaps the cluster's start-up and first run; `result()` waits for it."""
+def _local_reference(spark, env: dict) -> Path:
+    """The same day in local mode: the daily plan in this test session (local[2], a warm JVM), with the
+    local config's paths, registered in a database of its own in the session's metastore. Until the
+    thirteenth round of issue 11 this was `impact_main.py run` in a seventh JVM, cold, beside the cluster's
+    six (docs/performance.md)."""
+    from impact.config import load_settings
 
-    def __init__(self, env: dict):
-        self.warehouse = env["base"] / "wh-local"
-        self.log = env["base"] / "local-run.log"
-        cwd = env["base"] / "local-driver"
-        self.proc = _start([str(PYTHON), str(ROOT / "deploy" / "impact_main.py"), *_job_args(self.warehouse, "local"),
-                            "--conf", str(env["confs"]["local"])], self.log, _env("127.0.0.1", cwd / "local"), cwd)
-
-    def result(self) -> Path:
-        code = _wait(self.proc, self.log, "the local-mode run")
-        assert code == 0, f"the local-mode run exited {code}\n{_tail(self.log, 80)}"
-        return self.warehouse
-
-
-@pytest.fixture(scope="module")
-def local_run(env, request):
-    run = LocalRun(env)
-    request.addfinalizer(lambda: _killpg(run.proc) if run.proc.poll() is None else None)
-    return run
+    warehouse = env["base"] / "wh-local"
+    settings = load_settings(env["confs"]["local"]).with_overrides(warehouse=str(warehouse), database=REFERENCE_DATABASE)
+    settings = settings.with_overrides(ingest={**settings.ingest, "great_expectations": False})   # --no-validate
+    results = execute_stages(spark, settings, daily_plan(DAY, tuple(STAGES.split(","))), "local")
+    assert [r.stage for r in results] == STAGES.split(",") and all(r.status == "ok" for r in results), \
+        [(r.stage, r.status) for r in results]
+    return warehouse
 
 
 def _submit(cluster: Cluster, env: dict, warehouse: Path, run_id: str) -> tuple[subprocess.Popen, Path]:
@@ -366,7 +363,7 @@ def _app(cluster: Cluster, before: set[str]) -> dict:
 
 # ------------------------------------------------------------------ tests
 
-def test_daily_job_on_a_standalone_cluster_equals_local_mode_and_survives_losing_a_worker(local_run, cluster, env, spark):
+def test_daily_job_on_a_standalone_cluster_equals_local_mode_and_survives_losing_a_worker(cluster, env, spark):
     """One submission (two took 608 + 423 s of a suite run, D21): both workers' executors finish
     tasks (it runs on the cluster, not inside the driver); then the worker JVM on 127.0.0.2 is SIGKILLed
     while its executor runs a task of the visits stage (after ingest); the job ends 0 and equal to local mode."""
@@ -422,7 +419,7 @@ def test_daily_job_on_a_standalone_cluster_equals_local_mode_and_survives_losing
     assert not not_rerun, (sorted(not_rerun), sorted(after))
     print(f"killed {victim} with task(s) {sorted(in_flight)} in flight by its log; the driver lost {len(lost)} "
           f"task(s), all run again on {survivor}; {len(after)} tasks finished on {survivor} after the kill")
-    local_wh = local_run.result()
+    local_wh = _local_reference(spark, env)
     pings = spark.read.format("delta").load(str(warehouse / "pings"))
     assert pings.where(F.col("fix_date") == DAY).count() > 0
     _assert_same_as_local(spark, local_wh, warehouse, "cluster")
