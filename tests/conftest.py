@@ -28,8 +28,8 @@ def settings(tmp_path_factory):
 # what each new query shape made hot (Spark's generated classes, Janino, serialization), about half of the
 # JVM's CPU in a suite run, and the suite is CPU-bound on two cores. Ten times the default thresholds
 # before C2 compiles a method (C1's code runs until then): 15% less CPU on tests/test_ownership.py, the same
-# tests passing. C1 alone (-XX:TieredStopAtLevel=1) cost more CPU, not less. docs/performance.md,
-# thirteenth round. Production keeps HotSpot's defaults: on one cold presence run the same thresholds saved
+# tests passing. C1 alone (-XX:TieredStopAtLevel=1) cost more CPU, not less (D32; docs/performance.md,
+# thirteenth round). Production keeps HotSpot's defaults: on one cold presence run the same thresholds saved
 # CPU but no wall time (eleventh round), and a daily run's wall time is what counts there.
 LAZIER_C2 = ("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=6000",
              "-XX:Tier4CompileThreshold=150000", "-XX:Tier4BackEdgeThreshold=400000")
