@@ -118,8 +118,10 @@ def count_panel_model(
     ``NegativeBinomial``) with unit and time dummies; the dispersion alpha is in column ``alpha``.
     Standard errors are clustered by ``cluster`` (default ``unit``). ``exposure`` names a positive
     column (e.g. days observed or km2) used as log offset. Units with an all-zero outcome are dropped
-    (logged); missing values raise. Returns one row per regressor: estimate (log IRR per unit of the
-    regressor), std_error, irr and its CI, p_value, n_obs, n_units, family, method (+ alpha).
+    (logged); missing values raise. Rows a regressor separates (zero counts wherever it points) are
+    dropped in every family and engine, and a regressor left without information is NaN (D27, D33).
+    Returns one row per regressor: estimate (log IRR per unit of the regressor), std_error, irr and its
+    CI, p_value, n_obs, n_units, family, method (+ alpha).
     Measured limit (docs/analysis_methods.md): with ~30 weeks of overdispersed counts the Poisson CRV1
     interval of a week-level regressor rejected a true null ~10 % of the time (NB2: 6 %).
     """
@@ -154,35 +156,34 @@ def count_panel_model(
     _require_identified(df, len(regressors))
 
     alpha = np.nan
+    if engine not in (None, "pyfixest", "statsmodels"):
+        raise ValueError(f"engine must be 'pyfixest' or 'statsmodels', got {engine!r}")
     if family == "poisson" and (engine or "pyfixest") == "pyfixest":
-        pf = _pyfixest()
-        fml = f"_y ~ {' + '.join(names.values())} | _u + _t"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                # "ir" (the iterative rectifier of Correia, Guimaraes and Zylkin) also drops the rows a regressor
-                # separates: without it a regressor whose non-zero rows all have a zero count gets an estimate
-                # of about -16 with a small standard error, i.e. a confident, spurious 100% fall (D27)
-                fit = pf.fepois(fml, data=df, vcov={"CRV1": "_c"}, offset="_off" if exposure else None,
-                                separation_check=["fe", "ir"])
-            except ValueError as error:
-                if "collinear" not in str(error):
-                    raise
-                raise ValueError("not identified: once the observations the regressors separate are dropped (the count is "
-                                 "zero wherever they are non-zero), nothing is left to estimate them from: the effect "
-                                 "is not finite (separation); a longer window or more events are needed") from error
+        fit = _fepois(df, names, exposure)
         coefs = fit.coef()
         ses = fit.se()
         pvals = fit.pvalue()
         n_obs = int(fit._N)
         method = f"pyfixest.fepois Poisson PML, {unit}+{time} fixed effects, CRV1 clustered by {cluster}"
         est = {r: (coefs.get(n, np.nan), ses.get(n, np.nan), pvals.get(n, np.nan)) for r, n in names.items()}
-    elif family == "poisson" and engine == "statsmodels" or family == "negbin":
+    else:
         import statsmodels.api as sm
 
+        # The same separation check as the Poisson path, then the model on what is left (D33). The rows it
+        # finds are separated for NB2 as well: a zero count's likelihood rises towards its maximum as its
+        # mean goes to zero in both families, so the estimate runs off to minus infinity in both. A
+        # regressor the check leaves without information (dropped as collinear) is reported as NaN.
+        probe = _fepois(df, names, exposure, fixef_rm="none")
+        separated = np.asarray(probe.na_index, dtype=int)
+        if len(separated):
+            log.info("%s: dropping %d observation(s) separated by the regressors (the count is zero wherever they "
+                     "point), as the Poisson fit does", family, len(separated))
+            df = df.drop(index=separated).reset_index(drop=True)
+            n_obs = len(df)
+        kept = {r: n for r, n in names.items() if np.isfinite(probe.coef().get(n, np.nan))}
         X = pd.concat(
             [
-                df[list(names.values())],
+                df[list(kept.values())],
                 pd.get_dummies(df["_u"], prefix="u", drop_first=True, dtype=float),
                 pd.get_dummies(df["_t"], prefix="t", drop_first=True, dtype=float),
             ],
@@ -208,9 +209,8 @@ def count_panel_model(
                 raise RuntimeError("negative binomial fit did not converge; try family='poisson'")
             alpha = float(res.params["alpha"])
             method = f"statsmodels NegativeBinomial NB2 ML, {unit}+{time} dummies, cluster-robust by {cluster}"
-        est = {r: (res.params[n], res.bse[n], res.pvalues[n]) for r, n in names.items()}
-    else:
-        raise ValueError(f"engine must be 'pyfixest' or 'statsmodels', got {engine!r}")
+        est = {r: (res.params[n], res.bse[n], res.pvalues[n]) if r in kept else (np.nan, np.nan, np.nan)
+               for r, n in names.items()}
 
     rows = []
     for r in regressors:
@@ -223,6 +223,27 @@ def count_panel_model(
             }
         )
     return pd.DataFrame(rows, columns=[*_COUNT_COLUMNS, "alpha"])
+
+
+def _fepois(df: pd.DataFrame, names: dict[str, str], exposure: str | None, fixef_rm: str = "singleton"):
+    """pyfixest's Poisson PML of `_y` on the `names` columns with `_u` + `_t` fixed effects, clustered by `_c`,
+    with its separation checks. Raises ValueError "not identified ... separation" when no regressor is left."""
+    pf = _pyfixest()
+    fml = f"_y ~ {' + '.join(names.values())} | _u + _t"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            # "ir" (the iterative rectifier of Correia, Guimaraes and Zylkin) also drops the rows a regressor
+            # separates: without it a regressor whose non-zero rows all have a zero count gets an estimate
+            # of about -16 with a small standard error, i.e. a confident, spurious 100% fall (D27)
+            return pf.fepois(fml, data=df, vcov={"CRV1": "_c"}, offset="_off" if exposure else None,
+                             separation_check=["fe", "ir"], fixef_rm=fixef_rm)
+        except ValueError as error:
+            if "collinear" not in str(error):
+                raise
+            raise ValueError("not identified: once the observations the regressors separate are dropped (the count is "
+                             "zero wherever they are non-zero), nothing is left to estimate them from: the effect "
+                             "is not finite (separation); a longer window or more events are needed") from error
 
 
 def _time_positions(values: pd.Series) -> tuple[pd.Series, dict]:
