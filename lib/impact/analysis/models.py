@@ -181,6 +181,10 @@ def count_panel_model(
             df = df.drop(index=separated).reset_index(drop=True)
             n_obs = len(df)
         kept = {r: n for r, n in names.items() if np.isfinite(probe.coef().get(n, np.nan))}
+        if not kept:
+            raise ValueError("not identified: no regressor is left once the separated observations are dropped "
+                             "(separation)")
+        _require_identified(df, len(kept))
         X = pd.concat(
             [
                 df[list(kept.values())],
