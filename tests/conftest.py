@@ -140,8 +140,7 @@ def analysis_world(spark, settings, tmp_path_factory):
             subprocess.run([sys.executable, "-m", "impact.demo.generate", "--out", str(raw), *ANALYSIS_WORLD_FLAGS,
                             "--effects", effects], check=True, cwd=ROOT)
             # Great Expectations off for ingest (its gate has its own tests); every other step is production code
-            local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"),
-                                            ingest={**settings.ingest, "great_expectations": False})
+            local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh")).without_great_expectations()
             run_ingest(spark, local, "force", (ANALYSIS_START, ANALYSIS_END))
             run_visits(spark, local, ANALYSIS_START, ANALYSIS_END)
             run_presence(spark, local, ANALYSIS_START, ANALYSIS_END, run_id="marts")

@@ -286,7 +286,7 @@ def _local_reference(spark, env: dict) -> Path:
 
     warehouse = env["base"] / "wh-local"
     settings = load_settings(env["confs"]["local"]).with_overrides(warehouse=str(warehouse), database=REFERENCE_DATABASE)
-    settings = settings.with_overrides(ingest={**settings.ingest, "great_expectations": False})   # --no-validate
+    settings = settings.without_great_expectations()   # --no-validate
     results = execute_stages(spark, settings, daily_plan(DAY, tuple(STAGES.split(","))), "local")
     assert [r.stage for r in results] == STAGES.split(",") and all(r.status == "ok" for r in results), \
         [(r.stage, r.status) for r in results]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import build_wheel
+from impact.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,3 +59,11 @@ def test_both_profiles_keep_the_generated_classes_and_the_session_gets_the_setti
         conf = load_settings(ROOT / "conf" / profile).spark_conf
         assert int(conf.get("spark.sql.codegen.cache.maxEntries", 100)) >= 5000, profile
     assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "5000"
+
+
+def test_without_great_expectations_turns_off_only_the_gate():
+    settings = load_settings(ROOT / "conf" / "local.yaml")
+    off = settings.without_great_expectations()
+    assert settings.ingest["great_expectations"] is True                  # the loaded settings are not changed
+    assert off.ingest == {**settings.ingest, "great_expectations": False}
+    assert off.warehouse == settings.warehouse and off.spark_conf == settings.spark_conf

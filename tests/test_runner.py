@@ -198,8 +198,8 @@ def _kill(proc: subprocess.Popen) -> None:
 def world(spark, settings, tmp_path_factory, generate_world):
     base = tmp_path_factory.mktemp("runner")
     raw = generate_world(base / "raw", seed=11, officers=20, start=D0, days=2)
-    local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"), database=DATABASE,
-                                    ingest={**settings.ingest, "great_expectations": False})
+    local = settings.with_overrides(raw_root=str(raw), warehouse=str(base / "wh"),
+                                    database=DATABASE).without_great_expectations()
     return local, raw, base
 
 

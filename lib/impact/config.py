@@ -67,6 +67,11 @@ class Settings:
         """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    def without_great_expectations(self) -> "Settings":
+        """A copy whose ingest skips the Great Expectations gate (`--no-validate`); the row rules still
+        quarantine with reasons."""
+        return self.with_overrides(ingest={**self.ingest, "great_expectations": False})
+
 
 def _resolve(base: Path, value: str | None) -> str | None:
     if value is None:

@@ -190,7 +190,7 @@ def _settings(args: argparse.Namespace):
     settings = load_settings(args.conf).with_overrides(warehouse=args.warehouse, raw_root=args.raw_root,
                                                        spark_master=args.master)
     if args.no_validate:
-        settings = settings.with_overrides(ingest={**settings.ingest, "great_expectations": False})
+        settings = settings.without_great_expectations()
     return settings
 
 

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return 2
     if args.no_validate:
-        settings = settings.with_overrides(ingest={**settings.ingest, "great_expectations": False})
+        settings = settings.without_great_expectations()
     window = None
     if args.start_date:
         window = (args.start_date, args.end_date or args.start_date)
