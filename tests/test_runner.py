@@ -162,8 +162,11 @@ def _hashable(value):
     if isinstance(value, bytearray):
         return bytes(value)
     if isinstance(value, float) and value != value:
-        return "NaN"                                          # Spark's NaN equals NaN; Python's does not
+        return _NAN                                           # Spark's NaN equals NaN; Python's does not
     return value
+
+
+_NAN = object()       # one object for every NaN: equal to itself only, never to a string "NaN" in a column
 
 
 def _snapshot(spark: SparkSession, warehouse: str) -> dict[str, tuple[str, int]]:

@@ -180,7 +180,8 @@ def count_panel_model(
                      "point), as the Poisson fit does", family, len(separated))
             df = df.drop(index=separated).reset_index(drop=True)
             n_obs = len(df)
-        kept = {r: n for r, n in names.items() if np.isfinite(probe.coef().get(n, np.nan))}
+        probed = probe.coef()
+        kept = {r: n for r, n in names.items() if np.isfinite(probed.get(n, np.nan))}
         if not kept:
             raise ValueError("not identified: no regressor is left once the separated observations are dropped "
                              "(separation)")
